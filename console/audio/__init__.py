@@ -1,0 +1,1 @@
+"""Codecs, resampling, jitter and ring buffers, WAV files, sound devices."""

@@ -1,0 +1,286 @@
+"""Command line: the GUI (default), `serve`, `calls`, `export`, `simulate`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from console import __version__
+
+__all__ = ["main"]
+
+
+def _engine_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port for the stream server (default 8765)")
+    p.add_argument("--data-dir", help="where calls are kept")
+    auth = p.add_mutually_exclusive_group()
+    auth.add_argument("--token", help="stream token providers must present")
+    auth.add_argument("--no-auth", action="store_true", default=None,
+                      help="accept streams without a token (warns)")
+    p.add_argument("--public-url", help="the wss:// URL providers connect to (Twilio signs it)")
+    p.add_argument("--twilio-auth-token", help="Twilio auth token, to check X-Twilio-Signature")
+    p.add_argument("--config", help="config file (default: under the XDG config dir)")
+
+
+def _data_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="where calls are kept")
+    p.add_argument("--config", help="config file (default: under the XDG config dir)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="coach-console",
+        description="Supervisor console for live call coaching. With no command, opens the "
+                    "console window.")
+    parser.add_argument("--version", action="version", version=f"coach-console {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    _engine_flags(parser)
+    parser.add_argument("--demo", action="store_true",
+                        help="also play simulated calls so there is something to see")
+    sub = parser.add_subparsers(dest="command")
+
+    serve = sub.add_parser("serve", help="run the engine without a window")
+    _engine_flags(serve)
+    serve.add_argument("--record", action="store_true", default=None,
+                       help="keep each call's audio for WAV export")
+
+    calls = sub.add_parser("calls", help="list calls, newest first")
+    _data_flag(calls)
+    calls.add_argument("--json", action="store_true", help="JSON output")
+    calls.add_argument("--since", help="only calls started on/after (YYYY-MM-DD[THH:MM] or "
+                                       "e.g. 7d, 12h)")
+    calls.add_argument("--until", help="only calls started before (YYYY-MM-DD[THH:MM])")
+    calls.add_argument("--limit", type=int, help="at most this many")
+
+    export = sub.add_parser("export", help="export calls as files")
+    _data_flag(export)
+    which = export.add_mutually_exclusive_group(required=True)
+    which.add_argument("call_id", nargs="?", help="call id (or a unique prefix, or stream id)")
+    which.add_argument("--all", action="store_true", help="every call")
+    export.add_argument("--format", required=True, choices=["json", "wav"])
+    export.add_argument("-o", "--output", help="file (one call) or folder (--all); "
+                                               "JSON defaults to standard output")
+
+    sim = sub.add_parser("simulate", help="play simulated calls into a console")
+    sim.add_argument("--url", required=True, help="the console's stream URL")
+    sim.add_argument("--provider", choices=["telnyx", "twilio"], default="telnyx")
+    sim.add_argument("--calls", type=int, default=1)
+    sim.add_argument("--token", default="", help="stream token")
+    sim.add_argument("--twilio-auth-token", default="", help="sign as Twilio with this token")
+    sim.add_argument("--codec", default="PCMU",
+                     choices=["PCMU", "PCMA", "L16", "G722", "OPUS"],
+                     help="Telnyx stream codec (Twilio is always PCMU)")
+    sim.add_argument("--legs", choices=["single", "split"], default="single",
+                     help="one stream with both tracks, or one stream per leg")
+    sim.add_argument("--speed", type=float, default=1.0, help="1 = real time, 0 = flat out")
+    sim.add_argument("--duration", type=float, default=0.0, help="seconds per call (0: all)")
+    sim.add_argument("--reorder", type=float, default=0.0, help="out-of-order probability")
+    sim.add_argument("--loss", type=float, default=0.0, help="lost-frame probability")
+    sim.add_argument("--duplicate", type=float, default=0.0, help="duplicate probability")
+    sim.add_argument("--no-dtmf", action="store_true", help="send no DTMF")
+    sim.add_argument("--stagger", type=float, default=0.0, help="seconds between call starts")
+    sim.add_argument("--abrupt", action="store_true", help="close without a stop frame")
+    sim.add_argument("--dialogue", default="", help="play only this demo dialogue")
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--out", help="write what the console sent back (JSON) to this file")
+    sim.add_argument("--json", action="store_true", help="print a JSON summary")
+    return parser
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Any:
+    from console.config import load
+
+    overrides = {
+        "host": getattr(args, "host", None),
+        "port": getattr(args, "port", None),
+        "data_dir": getattr(args, "data_dir", None),
+        "token": getattr(args, "token", None),
+        "no_auth": getattr(args, "no_auth", None),
+        "public_url": getattr(args, "public_url", None),
+        "twilio_auth_token": getattr(args, "twilio_auth_token", None),
+        **extra,
+    }
+    return load(Path(args.config) if getattr(args, "config", None) else None, overrides)
+
+
+def _parse_when(text: str | None) -> float | None:
+    if not text:
+        return None
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    if text[-1:] in units and text[:-1].isdigit():
+        return (datetime.now() - timedelta(**{units[text[-1]]: int(text[:-1])})).timestamp()
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise SystemExit(f"coach-console: cannot read date {text!r} "
+                         "(use YYYY-MM-DD[THH:MM] or 7d/12h/30m)") from None
+
+
+def _open_store(args: argparse.Namespace) -> tuple[Any, Path]:
+    from console.store.db import connect, db_path
+
+    settings = _settings(args)
+    data_dir = settings.data_path()
+    path = db_path(data_dir)
+    if not path.exists():
+        raise SystemExit(f"coach-console: no calls yet in {data_dir} "
+                         "(run `coach-console serve` and stream a call)")
+    return connect(path, readonly=True), data_dir
+
+
+def cmd_calls(args: argparse.Namespace) -> int:
+    from console.store.queries import list_calls
+
+    conn, _ = _open_store(args)
+    calls = list_calls(conn, since=_parse_when(args.since), until=_parse_when(args.until),
+                       limit=args.limit)
+    if args.json:
+        json.dump(calls, sys.stdout, indent=2)
+        print()
+        return 0
+    if not calls:
+        print("no calls")
+        return 0
+    print(f"{'STARTED':<20} {'STATE':<11} {'DUR':>7} {'PROVIDER':<8} {'FROM':<16} "
+          f"{'TO':<16} ID")
+    for c in calls:
+        dur = f"{c['duration_s']:.0f}s" if c["duration_s"] is not None else "live"
+        started = (c["started_at"] or "")[:19].replace("T", " ")
+        print(f"{started:<20} {c['state']:<11} {dur:>7} {c['provider']:<8} "
+              f"{c['from'] or '-':<16} {c['to'] or '-':<16} {c['id']}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from console.store.export_wav import NotRecorded, export_wav
+    from console.store.queries import CallNotFound, call_detail, list_calls
+
+    conn, data_dir = _open_store(args)
+    ids = [c["id"] for c in list_calls(conn)] if args.all else [args.call_id]
+    if args.all and not ids:
+        print("no calls to export", file=sys.stderr)
+        return 1
+    out = Path(args.output) if args.output else None
+    if args.all:
+        out = out or Path.cwd()
+        out.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    for call_id in ids:
+        try:
+            if args.format == "json":
+                text = json.dumps(call_detail(conn, call_id), indent=2) + "\n"
+                if out is None or str(out) == "-":
+                    sys.stdout.write(text)
+                    continue
+                target = out / f"{_file_name(call_id)}.json" if args.all else out
+                target.write_text(text)
+            else:
+                target = (out / f"{_file_name(call_id)}.wav" if args.all
+                          else out or Path(f"{_file_name(call_id)}.wav"))
+                export_wav(conn, data_dir, call_id, target)
+            print(f"wrote {target}", file=sys.stderr)
+        except (CallNotFound, NotRecorded) as exc:
+            print(f"coach-console: {exc}", file=sys.stderr)
+            failures += 1
+        except OSError as exc:
+            print(f"coach-console: cannot write export for {call_id}: {exc}", file=sys.stderr)
+            failures += 1
+    return 1 if failures else 0
+
+
+def _file_name(call_id: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in call_id)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from console.config import ConfigError
+    from console.engine import DataDirLocked
+    from console.headless import serve
+
+    try:
+        settings = _settings(args, record=args.record)
+    except ConfigError as exc:
+        raise SystemExit(f"coach-console: {exc}") from None
+    if settings.no_auth:
+        logging.getLogger("console").warning(
+            "authentication is off (--no-auth): anyone who can reach the port can stream")
+    try:
+        return serve(settings)
+    except DataDirLocked as exc:
+        raise SystemExit(f"coach-console: {exc}") from None
+    except OSError as exc:
+        raise SystemExit(f"coach-console: cannot listen on {settings.host}:{settings.port}: "
+                         f"{exc.strerror or exc}") from None
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from console.sim.client import SimOptions, run
+    from console.sim.dialogues import load_dialogues
+
+    opts = SimOptions(
+        url=args.url, provider=args.provider, calls=args.calls, token=args.token,
+        twilio_auth_token=args.twilio_auth_token,
+        codec="PCMU" if args.provider == "twilio" else args.codec, legs=args.legs,
+        speed=args.speed, duration=args.duration, reorder=args.reorder, loss=args.loss,
+        duplicate=args.duplicate, dtmf=not args.no_dtmf, stagger=args.stagger,
+        abrupt=args.abrupt, seed=args.seed, dialogue=args.dialogue,
+    )
+    try:
+        results = asyncio.run(run(opts, load_dialogues()))
+    except (ValueError, FileNotFoundError) as exc:
+        raise SystemExit(f"coach-console: {exc}") from None
+    summary = [
+        {"call": r.plan.call_key, "dialogue": r.plan.dialogue.name,
+         "streams": [{"stream_id": s.stream_id, "leg": s.leg, "sent": s.sent,
+                      "received": len(s.received), "marks_echoed": s.marks_echoed,
+                      "error": s.error} for s in r.streams]}
+        for r in results
+    ]
+    if args.out:
+        Path(args.out).write_text(json.dumps(
+            [{"call": r.plan.call_key,
+              "streams": [{"stream_id": s.stream_id, "received": s.received}
+                          for s in r.streams]} for r in results], indent=1))
+    errors = [s["error"] for c in summary for s in c["streams"] if s["error"]]
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        for c in summary:
+            sent = sum(sum(s["sent"].values()) for s in c["streams"])
+            back = sum(s["received"] for s in c["streams"])
+            print(f"{c['call']} {c['dialogue']}: sent {sent} frames, got {back} back")
+        for e in errors:
+            print(f"error: {e}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    # The console window is its own issue; until it lands, the same engine runs headless.
+    print("coach-console: the console window is not built yet; running the engine headless "
+          "(`coach-console serve`).", file=sys.stderr)
+    args.record = None
+    return cmd_serve(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # Every connect and disconnect is already told as a stream event.
+    logging.getLogger("websockets").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    handlers = {"serve": cmd_serve, "calls": cmd_calls, "export": cmd_export,
+                "simulate": cmd_simulate}
+    try:
+        return handlers.get(args.command or "", cmd_gui)(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,163 @@
+"""Settings: defaults < config file < environment < command-line flags, validated."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import tomli_w
+
+__all__ = ["ConfigError", "Settings", "config_path", "default_data_dir", "load", "save"]
+
+APP_DIR = "coach-console"
+ENV_PREFIX = "COACH_CONSOLE_"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def config_path() -> Path:
+    override = os.environ.get(ENV_PREFIX + "CONFIG")
+    if override:
+        return Path(override)
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir(APP_DIR)) / "config.toml"
+
+
+def default_data_dir() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir(APP_DIR))
+
+
+@dataclass
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8765
+    data_dir: str = ""
+    token: str = ""
+    no_auth: bool = False
+    public_url: str = ""  # the wss:// URL providers are given; Twilio signs exactly this
+    twilio_auth_token: str = ""
+    record: bool = False
+    retention_days: int = 0  # 0 keeps calls forever
+    max_streams: int = 400
+    max_message_bytes: int = 256 * 1024  # larger frames are refused but the stream goes on
+    hard_max_message_bytes: int = 4 * 1024 * 1024  # beyond this the socket is closed
+    idle_timeout_s: float = 60.0
+    handshake_timeout_s: float = 10.0
+    ping_interval_s: float = 20.0
+    jitter_frames: int = 3
+    l16_byte_order: str = "auto"  # big, little or auto
+    agent_endpoints: list[str] = field(default_factory=list)
+    output_device: str = ""
+    input_device: str = ""
+    stt_engine: str = "faster-whisper:tiny.en"
+    theme: str = "dark"
+
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser() if self.data_dir else default_data_dir()
+
+    def validate(self) -> Settings:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port {self.port} is outside 0-65535")
+        if not self.host.strip():
+            raise ConfigError("bind address (host) is empty")
+        if self.l16_byte_order not in ("big", "little", "auto"):
+            raise ConfigError(f"l16_byte_order must be big, little or auto, "
+                              f"not {self.l16_byte_order!r}")
+        if self.public_url:
+            url = urlparse(self.public_url)
+            if url.scheme not in ("ws", "wss") or not url.netloc:
+                raise ConfigError(f"public URL {self.public_url!r} must look like "
+                                  "wss://host/path")
+            if url.query:
+                raise ConfigError("public URL must not contain a query string "
+                                  "(Twilio refuses stream URLs with one)")
+        for name in ("max_streams", "max_message_bytes", "hard_max_message_bytes"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive")
+        if self.max_message_bytes > self.hard_max_message_bytes:
+            self.hard_max_message_bytes = self.max_message_bytes
+        for name in ("idle_timeout_s", "handshake_timeout_s", "ping_interval_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive")
+        if self.retention_days < 0:
+            raise ConfigError("retention_days cannot be negative")
+        if not 0 <= self.jitter_frames <= 50:
+            raise ConfigError("jitter_frames must be 0-50")
+        return self
+
+
+_FIELDS = {f.name: f for f in fields(Settings)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    default = getattr(Settings(), name)
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                return value.strip().lower() in ("1", "true", "yes", "on")
+            return bool(value)
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, list):
+            if isinstance(value, str):
+                return [v.strip() for v in value.split(",") if v.strip()]
+            return [str(v) for v in value]
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {name}: {value!r} is not a valid "
+                          f"{type(default).__name__}") from None
+
+
+def load(path: Path | None = None, overrides: dict[str, Any] | None = None,
+         create_token: bool = True) -> Settings:
+    """Settings from the file, then COACH_CONSOLE_* variables, then `overrides` (flags).
+
+    The first run writes a random stream token into the file so it stays the same."""
+    path = path or config_path()
+    values: dict[str, Any] = {}
+    if path.exists():
+        try:
+            raw = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from None
+        for key, value in raw.items():
+            if key in _FIELDS:
+                values[key] = _coerce(key, value)
+    if create_token and not values.get("token"):
+        values["token"] = secrets.token_urlsafe(24)
+        # A read-only config dir still runs, with a token for this run only.
+        with contextlib.suppress(OSError):
+            save(Settings(**values), path)
+    for name in _FIELDS:
+        env = os.environ.get(ENV_PREFIX + name.upper())
+        if env is not None:
+            values[name] = _coerce(name, env)
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            values[name] = _coerce(name, value)
+    return Settings(**values).validate()
+
+
+def save(settings: Settings, path: Path | None = None) -> Path:
+    path = path or config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {k: v for k, v in asdict(settings).items() if v != getattr(Settings(), k)
+            or k == "token"}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(tomli_w.dumps(data))
+    os.chmod(tmp, 0o600)  # holds the stream token
+    tmp.replace(path)
+    return path

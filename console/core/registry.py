@@ -1,0 +1,354 @@
+"""Calls, their streams and tracks, and the hot path from a media frame to PCM in a ring.
+
+Runs on the engine thread only. Readers on other threads touch nothing here but the ring
+buffers (`TrackState.ring`) and the immutable events on the bus.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from console.audio.codecs import CodecError, Decoder, G711Decoder, L16Decoder, make_decoder
+from console.audio.jitter import Released, ReorderBuffer
+from console.audio.ring import RingBuffer
+from console.core.bus import EventBus
+from console.core.events import (
+    CallEnded,
+    CallStarted,
+    Dtmf,
+    DtmfReceived,
+    Mark,
+    MarkReceived,
+    Media,
+    MediaFormat,
+    Provider,
+    ProviderError,
+    Role,
+    Started,
+    StreamClosed,
+    StreamOpened,
+    StreamProblem,
+    TrackName,
+    TrackOpened,
+)
+from console.core.roles import LegInfo, RoleRules
+
+__all__ = ["CallRegistry", "CallState", "Recorder", "StreamState", "TrackState"]
+
+log = logging.getLogger(__name__)
+Pcm = npt.NDArray[np.int16]
+
+
+class Recorder(Protocol):
+    def frame(self, track_key: str, chunk: int | None, timestamp: int | None,
+              arrival_ms: int, pcm: Pcm) -> None: ...
+
+
+@dataclass(eq=False, slots=True)
+class TrackState:
+    key: str
+    call_id: str
+    stream_id: str
+    name: TrackName
+    role: Role
+    rate: int
+    ring: RingBuffer
+    jitter: ReorderBuffer[tuple[bytes, int | None, int]]
+    opened_at: float
+    position: int = 0  # samples on the live timeline, silence for lost frames included
+    frame_samples: int = 0
+    frames: int = 0
+    speaking_level: float = 0.0
+
+
+@dataclass(eq=False, slots=True)
+class StreamState:
+    uid: str  # unique within the console: the provider's id, suffixed if it was seen before
+    stream_id: str
+    call_id: str
+    provider: Provider
+    media_format: MediaFormat
+    decoder: Decoder | None
+    codec_error: str | None
+    leg: LegInfo
+    opened_at: float
+    offset_s: float  # where this stream starts on the call's timeline
+    custom_parameters: dict[str, str]
+    call_control_id: str | None
+    tracks: dict[TrackName, TrackState] = field(default_factory=dict)
+    frames: int = 0
+    bad_frames: int = 0
+    closed: bool = False
+    sender: Callable[[str], None] | None = None
+
+    @property
+    def stateless_codec(self) -> bool:
+        return isinstance(self.decoder, (G711Decoder, L16Decoder))
+
+
+@dataclass(eq=False, slots=True)
+class CallState:
+    id: str
+    provider: Provider
+    from_number: str | None
+    to_number: str | None
+    started_at: float
+    streams: dict[str, StreamState] = field(default_factory=dict)
+    ended_at: float | None = None
+    state: str = "active"
+
+    @property
+    def open_streams(self) -> list[StreamState]:
+        return [s for s in self.streams.values() if not s.closed]
+
+    def tracks(self) -> list[TrackState]:
+        return [t for s in self.streams.values() for t in s.tracks.values()]
+
+
+@dataclass(slots=True)
+class Counters:
+    media_frames: int = 0
+    missing_frames: int = 0
+    late_frames: int = 0
+    duplicate_frames: int = 0
+    undecodable_frames: int = 0
+    bad_frames: int = 0
+    bad_by_kind: dict[str, int] = field(default_factory=dict)
+    provider_errors: int = 0
+
+
+class CallRegistry:
+    def __init__(
+        self,
+        bus: EventBus,
+        rules: RoleRules | None = None,
+        recorder: Recorder | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        ring_seconds: float = 30.0,
+        jitter_depth: int = 3,
+        l16_byte_order: str = "auto",
+    ) -> None:
+        self.bus = bus
+        self.rules = rules or RoleRules()
+        self.recorder = recorder
+        self.clock = clock
+        self.ring_seconds = ring_seconds
+        self.jitter_depth = jitter_depth
+        self.l16_byte_order = l16_byte_order
+        self.calls: dict[str, CallState] = {}
+        self.counters = Counters()
+        self._seen_stream_ids: set[str] = set()
+
+    # --- streams ------------------------------------------------------------------------
+
+    def open_stream(self, start: Started, sender: Callable[[str], None] | None = None
+                    ) -> StreamState:
+        now = self.clock()
+        call = self.calls.get(start.call_key)
+        if call is None or call.state != "active":
+            if call is None:
+                call = CallState(start.call_key, start.provider, start.from_number,
+                                 start.to_number, now)
+                self.calls[call.id] = call
+            else:  # the same call comes back (a reconnect or a new leg after the last ended)
+                call.state, call.ended_at = "active", None
+            self.bus.publish(CallStarted(call.id, call.provider, call.from_number,
+                                         call.to_number, call.started_at))
+        else:
+            call.from_number = call.from_number or start.from_number
+            call.to_number = call.to_number or start.to_number
+        uid = start.stream_id
+        n = 2
+        while uid in self._seen_stream_ids:
+            uid = f"{start.stream_id}#{n}"
+            n += 1
+        self._seen_stream_ids.add(uid)
+        decoder: Decoder | None = None
+        codec_error: str | None = None
+        try:
+            decoder = make_decoder(start.media_format, self.l16_byte_order)
+        except CodecError as exc:
+            codec_error = str(exc)
+        leg = self.rules.leg_for(start.custom_parameters, start.from_number, start.to_number)
+        stream = StreamState(
+            uid=uid,
+            stream_id=start.stream_id,
+            call_id=call.id,
+            provider=start.provider,
+            media_format=start.media_format,
+            decoder=decoder,
+            codec_error=codec_error,
+            leg=leg,
+            opened_at=now,
+            offset_s=max(0.0, now - call.started_at),
+            custom_parameters=dict(start.custom_parameters),
+            call_control_id=start.call_control_id,
+            sender=sender,
+        )
+        call.streams[uid] = stream
+        self.bus.publish(StreamOpened(
+            call.id, uid, start.provider, start.media_format, start.tracks, leg.roles(),
+            leg.leg.value, dict(start.custom_parameters), start.call_control_id, now,
+            codec_error,
+        ))
+        if codec_error:
+            self.bus.publish(StreamProblem(call.id, uid, "codec", codec_error, now))
+        return stream
+
+    def close_stream(self, stream: StreamState, reason: str) -> None:
+        if stream.closed:
+            return
+        for track in stream.tracks.values():
+            for rel in track.jitter.flush():
+                self._play(stream, track, rel)
+        stream.closed = True
+        now = self.clock()
+        dropped = sum(t.jitter.missing for t in stream.tracks.values())
+        call = self.calls[stream.call_id]
+        audio_s = max((t.position / t.rate for t in stream.tracks.values()), default=0.0)
+        self.bus.publish(StreamClosed(call.id, stream.uid, now, reason, stream.frames, dropped,
+                                      round(audio_s, 3)))
+        if not call.open_streams and call.state == "active":
+            call.state = "interrupted" if reason == "shutdown" else "ended"
+            call.ended_at = now
+            self.bus.publish(CallEnded(call.id, now, call.state))
+
+    def close_all(self, reason: str = "shutdown") -> None:
+        for call in list(self.calls.values()):
+            for stream in call.open_streams:
+                self.close_stream(stream, reason)
+
+    # --- frames -------------------------------------------------------------------------
+
+    def on_media(self, stream: StreamState, media: Media) -> None:
+        self.counters.media_frames += 1
+        stream.frames += 1
+        track = stream.tracks.get(media.track)
+        if track is None:
+            track = self._open_track(stream, media.track)
+        arrival_ms = int((self.clock() - stream.opened_at) * 1000)
+        result = track.jitter.push(media.chunk, (media.payload, media.timestamp, arrival_ms))
+        if result.status != "ok":
+            if result.status == "duplicate":
+                self.counters.duplicate_frames += 1
+            else:
+                self.counters.late_frames += 1
+                self._keep_late(stream, track, media, arrival_ms)
+            return
+        for rel in result.released:
+            self._play(stream, track, rel)
+
+    def _play(self, stream: StreamState, track: TrackState,
+              rel: Released[tuple[bytes, int | None, int]]) -> None:
+        payload, timestamp, arrival_ms = rel.item
+        if rel.missing_before:
+            self.counters.missing_frames += rel.missing_before
+            gap = rel.missing_before * (track.frame_samples or track.rate // 50)
+            track.ring.write_silence(gap)
+            track.position += gap
+        if stream.decoder is None:
+            self.counters.undecodable_frames += 1
+            return
+        pcm = stream.decoder.decode(payload)
+        n = pcm.size
+        if n == 0:
+            return
+        if stream.decoder.rate != track.rate:  # the decoder learned the real rate late
+            track.rate = stream.decoder.rate
+        track.frame_samples = n if track.frames == 0 else max(track.frame_samples, n)
+        track.frames += 1
+        track.ring.write(pcm)
+        track.position += n
+        if self.recorder is not None:
+            self.recorder.frame(track.key, rel.key, timestamp, arrival_ms, pcm)
+
+    def _keep_late(self, stream: StreamState, track: TrackState, media: Media,
+                   arrival_ms: int) -> None:
+        # A frame that missed its live slot still belongs in the recording, where it is
+        # placed by its chunk. Stateful codecs cannot decode it out of order.
+        if self.recorder is None or stream.decoder is None or not stream.stateless_codec:
+            return
+        pcm = stream.decoder.decode(media.payload)
+        if pcm.size:
+            self.recorder.frame(track.key, media.chunk, media.timestamp, arrival_ms, pcm)
+
+    def _open_track(self, stream: StreamState, name: TrackName) -> TrackState:
+        rate = stream.decoder.rate if stream.decoder else stream.media_format.sample_rate
+        role = stream.leg.role_of(name)
+        track = TrackState(
+            key=f"{stream.uid}/{name.value}",
+            call_id=stream.call_id,
+            stream_id=stream.uid,
+            name=name,
+            role=role,
+            rate=rate,
+            ring=RingBuffer(self.ring_seconds, rate),
+            jitter=ReorderBuffer(self.jitter_depth),
+            opened_at=self.clock(),
+        )
+        stream.tracks[name] = track
+        self.bus.publish(TrackOpened(stream.call_id, stream.uid, track.key, name, role, rate,
+                                     track.opened_at))
+        return track
+
+    def on_dtmf(self, stream: StreamState, dtmf: Dtmf) -> None:
+        self.bus.publish(DtmfReceived(
+            stream.call_id, stream.uid, dtmf.digit, round(self.position_s(stream), 3),
+            dtmf.occurred_at, dtmf.track.value if dtmf.track else None,
+        ))
+
+    def on_mark(self, stream: StreamState, mark: Mark) -> None:
+        self.bus.publish(MarkReceived(stream.call_id, stream.uid, mark.name, self.clock()))
+
+    def on_provider_error(self, stream: StreamState | None, error: ProviderError) -> None:
+        self.counters.provider_errors += 1
+        text = f"provider error {error.code}: {error.title}"
+        if error.detail:
+            text += f" ({error.detail})"
+        self.bus.publish(StreamProblem(
+            stream.call_id if stream else None, stream.uid if stream else error.stream_id,
+            "provider_error", text, self.clock(),
+            {"code": error.code, "title": error.title, "detail": error.detail},
+        ))
+
+    def on_bad_frame(self, stream: StreamState | None, kind: str, message: str,
+                     report: bool) -> None:
+        self.counters.bad_frames += 1
+        self.counters.bad_by_kind[kind] = self.counters.bad_by_kind.get(kind, 0) + 1
+        if stream is not None:
+            stream.bad_frames += 1
+        if report:
+            self.bus.publish(StreamProblem(
+                stream.call_id if stream else None, stream.uid if stream else None,
+                "bad_frame", message, self.clock(), {"kind": kind},
+            ))
+
+    def position_s(self, stream: StreamState) -> float:
+        """How far into the call this stream's audio has come, on the call's timeline."""
+        best = 0.0
+        for track in stream.tracks.values():
+            pending = track.jitter.pending_frames * (track.frame_samples or track.rate // 50)
+            best = max(best, (track.position + pending) / track.rate)
+        if not stream.tracks:
+            best = max(0.0, self.clock() - stream.opened_at)
+        return stream.offset_s + best
+
+    # --- views --------------------------------------------------------------------------
+
+    def active_calls(self) -> list[CallState]:
+        return [c for c in self.calls.values() if c.state == "active"]
+
+    def forget_ended(self, keep: int = 200) -> None:
+        """Drop the oldest ended calls from memory; the store keeps them."""
+        ended = sorted((c for c in self.calls.values() if c.state != "active"),
+                       key=lambda c: c.ended_at or 0.0)
+        for call in ended[: max(0, len(ended) - keep)]:
+            del self.calls[call.id]

@@ -1,0 +1,277 @@
+"""The engine: stream server, protocol adapters, call registry, bus and store writer on one
+asyncio loop. Headless `serve` runs it on the main thread; the GUI runs it on its own thread
+(`EngineThread`) and reads ring buffers and batched bus events from there."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from console.config import Settings
+from console.core.bus import EventBus
+from console.core.events import Command
+from console.core.registry import CallRegistry, StreamState
+from console.core.roles import RoleRules
+from console.server.auth import AuthPolicy, check_handshake
+from console.server.session import StreamSession
+from console.store.writer import StoreWriter
+
+__all__ = ["DataDirLocked", "Engine", "EngineStats", "EngineThread"]
+
+log = logging.getLogger("console.engine")
+
+
+class DataDirLocked(RuntimeError):
+    pass
+
+
+@dataclass
+class EngineStats:
+    streams: int
+    calls: int
+    media_frames: int
+    missing_frames: int
+    late_frames: int
+    duplicate_frames: int
+    bad_frames: int
+    bad_by_kind: dict[str, int]
+    rejected_handshakes: int
+    store_errors: int
+
+
+class Engine:
+    def __init__(self, settings: Settings, bus: EventBus | None = None) -> None:
+        self.settings = settings
+        self.bus = bus or EventBus()
+        self.data_dir = settings.data_path()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_file = self._lock_data_dir()
+        self.store = StoreWriter(self.data_dir, record=settings.record)
+        self.bus.subscribe(self.store.on_event)
+        self.registry = CallRegistry(
+            self.bus,
+            RoleRules.from_patterns(settings.agent_endpoints),
+            recorder=self.store if settings.record else None,
+            jitter_depth=settings.jitter_frames,
+            l16_byte_order=settings.l16_byte_order,
+        )
+        self.auth = AuthPolicy(settings.token, settings.no_auth, settings.public_url,
+                               settings.twilio_auth_token)
+        self.sessions: set[StreamSession] = set()
+        self.rejected_handshakes = 0
+        self.port: int | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._server: Server | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._connections: dict[StreamSession, ServerConnection] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def _lock_data_dir(self) -> Any:
+        path = self.data_dir / "engine.lock"
+        handle = path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise DataDirLocked(
+                f"another Coach Console engine is already using {self.data_dir}; stop it or "
+                "pass a different --data-dir") from None
+        handle.truncate(0)
+        handle.write(str(os.getpid()))
+        handle.flush()
+        return handle
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        s = self.settings
+        self.loop = asyncio.get_running_loop()
+        self._server = await serve(
+            self._handle,
+            s.host,
+            s.port,
+            process_request=self._process_request,
+            compression=None,  # deflate costs CPU per frame and audio does not compress
+            max_size=s.hard_max_message_bytes,
+            max_queue=64,
+            open_timeout=s.handshake_timeout_s,
+            ping_interval=s.ping_interval_s,
+            ping_timeout=s.ping_interval_s,
+            close_timeout=5,
+            server_header="CoachConsole",
+        )
+        sock = next(iter(self._server.sockets))
+        self.port = sock.getsockname()[1]
+        self._watchdog = asyncio.create_task(self._watch_idle())
+
+    async def stop(self) -> None:
+        if self._watchdog:
+            self._watchdog.cancel()
+        for session in list(self.sessions):
+            session.close("shutdown")
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 6)
+        self.registry.close_all("shutdown")
+        await asyncio.get_running_loop().run_in_executor(None, self.store.close)
+        with contextlib.suppress(OSError):
+            self._lock_file.close()
+
+    @property
+    def url(self) -> str:
+        host = self.settings.host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        if ":" in shown and not shown.startswith("["):
+            shown = f"[{shown}]"
+        return f"ws://{shown}:{self.port}/stream"
+
+    # --- connections ----------------------------------------------------------------------
+
+    def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        peer = _peer(conn)
+        if len(self.sessions) >= self.settings.max_streams:
+            self.rejected_handshakes += 1
+            log.warning("refused %s: %d streams already connected (max_streams)", peer,
+                        len(self.sessions))
+            return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, "too many streams\n")
+        result = check_handshake(self.auth, request.path, _headers(request.headers))
+        if result.ok:
+            return None
+        self.rejected_handshakes += 1
+        log.warning("refused %s on %s: HTTP %d, %s", peer, request.path.split("?")[0],
+                    result.status, result.reason)
+        return conn.respond(HTTPStatus(result.status), result.reason + "\n")
+
+    async def _handle(self, conn: ServerConnection) -> None:
+        session = StreamSession(self.registry, _peer(conn), self.settings.max_message_bytes,
+                                _sender(conn))
+        self.sessions.add(session)
+        self._connections[session] = conn
+        reason = "closed"
+        try:
+            async for message in conn:
+                session.handle(message)
+        except ConnectionClosed as exc:
+            rcvd = exc.rcvd
+            if rcvd is not None and rcvd.code == 1009:
+                log.warning("%s sent a frame over %d bytes; socket closed",
+                            session.peer, self.settings.hard_max_message_bytes)
+        finally:
+            if getattr(conn, "_idle", False):
+                reason = "idle"
+            session.close(reason)
+            self.sessions.discard(session)
+            self._connections.pop(session, None)
+
+    async def _watch_idle(self) -> None:
+        limit = self.settings.idle_timeout_s
+        while True:
+            await asyncio.sleep(min(1.0, limit / 4))
+            now = time.monotonic()
+            for session, conn in list(self._connections.items()):
+                if now - session.last_activity > limit:
+                    log.warning("%s sent nothing for %.0f s; closing", session.peer, limit)
+                    conn._idle = True  # type: ignore[attr-defined]
+                    session.last_activity = now
+                    self._tasks.add(task := asyncio.create_task(conn.close(1000, "idle")))
+                    task.add_done_callback(self._tasks.discard)
+
+    # --- commands into calls (whisper, marks) -------------------------------------------
+
+    def send_command(self, stream: StreamState, command: Command) -> bool:
+        """Thread-safe: encode `command` for the stream's provider and send it."""
+        session = next((s for s in self.sessions if s.stream is stream), None)
+        if session is None or stream.sender is None or stream.closed:
+            return False
+        text = session.decoder.encode(command, stream.stream_id)
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(stream.sender, text)
+        return True
+
+    def stats(self) -> EngineStats:
+        c = self.registry.counters
+        return EngineStats(
+            streams=len(self.sessions),
+            calls=len(self.registry.active_calls()),
+            media_frames=c.media_frames,
+            missing_frames=c.missing_frames,
+            late_frames=c.late_frames,
+            duplicate_frames=c.duplicate_frames,
+            bad_frames=c.bad_frames,
+            bad_by_kind=dict(c.bad_by_kind),
+            rejected_handshakes=self.rejected_handshakes,
+            store_errors=len(self.store.errors),
+        )
+
+
+def _sender(conn: ServerConnection) -> Any:
+    def send(text: str) -> None:
+        task = asyncio.ensure_future(conn.send(text))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    return send
+
+
+def _peer(conn: ServerConnection) -> str:
+    addr = conn.remote_address
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        return f"{addr[0]}:{addr[1]}"
+    return str(addr)
+
+
+def _headers(headers: Headers) -> dict[str, str]:
+    return {k: v for k, v in headers.raw_items()}
+
+
+class EngineThread:
+    """The engine on its own thread and loop, for the GUI."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="engine", daemon=True)
+
+    def start(self, timeout: float = 10.0) -> None:
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError("engine did not start in time")
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        try:
+            await self.engine.start()
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        await self._stop.wait()
+        await self.engine.stop()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        loop = self.engine.loop
+        if loop is not None and self._stop is not None and self._thread.is_alive():
+            loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout)
+

@@ -1,0 +1,105 @@
+"""`coach-console serve`: the engine with no window, logging call events as they happen."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from typing import TextIO
+
+from console.config import Settings
+from console.core.events import (
+    CallEnded,
+    CallEvent,
+    CallStarted,
+    DtmfReceived,
+    MarkReceived,
+    StreamClosed,
+    StreamOpened,
+    StreamProblem,
+)
+from console.engine import Engine
+
+__all__ = ["EventPrinter", "serve"]
+
+
+class EventPrinter:
+    """One line per call event, flushed at once so a pipe sees it as it happens."""
+
+    def __init__(self, out: TextIO = sys.stdout) -> None:
+        self.out = out
+        self.started: dict[str, float] = {}
+
+    def __call__(self, ev: CallEvent) -> None:
+        line = self.format(ev)
+        if line:
+            stamp = time.strftime("%H:%M:%S")
+            print(f"{stamp} {line}", file=self.out, flush=True)
+
+    def format(self, ev: CallEvent) -> str | None:
+        if isinstance(ev, CallStarted):
+            self.started[ev.call_id] = ev.started_at
+            return (f"call started  {ev.call_id} provider={ev.provider.value} "
+                    f"from={ev.from_number or '-'} to={ev.to_number or '-'}")
+        if isinstance(ev, StreamOpened):
+            fmt = ev.media_format
+            tracks = ",".join(t.value for t in ev.tracks) or "-"
+            text = (f"stream open   {ev.stream_id} call={ev.call_id} "
+                    f"{fmt.encoding}/{fmt.sample_rate} tracks={tracks} leg={ev.leg}")
+            return text + (f" ERROR: {ev.codec_error}" if ev.codec_error else "")
+        if isinstance(ev, StreamClosed):
+            return (f"stream closed {ev.stream_id} call={ev.call_id} reason={ev.reason} "
+                    f"frames={ev.frames} lost={ev.dropped}")
+        if isinstance(ev, CallEnded):
+            dur = ev.ended_at - self.started.pop(ev.call_id, ev.ended_at)
+            return f"call {ev.state:<9} {ev.call_id} duration={dur:.1f}s"
+        if isinstance(ev, DtmfReceived):
+            return f"dtmf          {ev.call_id} digit={ev.digit} at={ev.at_s:.2f}s"
+        if isinstance(ev, MarkReceived):
+            return f"mark          {ev.call_id} name={ev.name}"
+        if isinstance(ev, StreamProblem):
+            return f"problem       {ev.call_id or '-'} {ev.kind}: {ev.message}"
+        return None
+
+
+def serve(settings: Settings, out: TextIO = sys.stdout) -> int:
+    return asyncio.run(_serve(settings, out))
+
+
+async def _serve(settings: Settings, out: TextIO) -> int:
+    engine = Engine(settings)
+    engine.bus.subscribe(EventPrinter(out))
+    await engine.start()
+    if engine.store.recovered:
+        logging.getLogger("console").warning(
+            "%d call(s) left open by an earlier run were marked interrupted",
+            engine.store.recovered)
+    print(f"Coach Console engine listening on {engine.url}", file=out)
+    print("  Telnyx and Twilio streams are accepted on any path.", file=out)
+    if settings.no_auth:
+        print("  WARNING: --no-auth: any client that can reach this port may stream calls.",
+              file=out)
+    else:
+        print(f"  Stream token: {settings.token}", file=out)
+        print("  Telnyx: stream_auth_token=<token> (or append ?token=<token> to the URL)",
+              file=out)
+    if settings.public_url:
+        print(f"  Public URL: {settings.public_url}", file=out)
+    print(f"  Data: {engine.data_dir}  recording={'on' if settings.record else 'off'}",
+          file=out, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    print("shutting down", file=out, flush=True)
+    await engine.stop()
+    stats = engine.stats()
+    print(f"stopped: {stats.media_frames} media frames, {stats.missing_frames} lost, "
+          f"{stats.bad_frames} bad frames, {stats.rejected_handshakes} refused connections",
+          file=out, flush=True)
+    return 0

@@ -1,0 +1,167 @@
+"""Shared parsing helpers and the error every adapter raises for a bad frame."""
+
+from __future__ import annotations
+
+import binascii
+import re
+from typing import Any
+
+from console.core.events import MediaFormat, TrackName
+
+__all__ = [
+    "FrameError",
+    "as_int",
+    "as_str",
+    "b64decode",
+    "normalise_format",
+    "opt_str",
+    "require_dict",
+    "track_name",
+]
+
+
+class FrameError(ValueError):
+    """A frame that cannot be understood. `kind` is a short stable label for counters."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def require_dict(obj: Any, where: str) -> dict[str, Any]:
+    if not isinstance(obj, dict):
+        raise FrameError("wrong_type", f"{where} must be an object, got {type(obj).__name__}")
+    return obj
+
+
+def as_int(value: Any, where: str) -> int | None:
+    """Numbers arrive as strings of digits or as ints; absent stays None."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise FrameError("wrong_type", f"{where} must be a number, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        digits = text[1:] if text[:1] == "-" else text
+        if 0 < len(digits) <= 19 and digits.isascii() and digits.isdigit():
+            return int(text)
+    raise FrameError("wrong_type", f"{where} must be an integer, got {value!r:.40}")
+
+
+def as_str(value: Any, where: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise FrameError("wrong_type", f"{where} must be a string, got {type(value).__name__}")
+
+
+def opt_str(value: Any, where: str) -> str | None:
+    return None if value is None else as_str(value, where)
+
+
+def b64decode(text: Any, where: str = "media.payload") -> bytes:
+    if not isinstance(text, str):
+        raise FrameError("wrong_type", f"{where} must be a base64 string")
+    try:
+        return binascii.a2b_base64(text, strict_mode=True)
+    except (binascii.Error, ValueError):
+        pass
+    # Tolerate missing padding and embedded whitespace, but nothing outside the alphabet.
+    cleaned = "".join(text.split())
+    if not _B64.fullmatch(cleaned):
+        raise FrameError("bad_base64", f"{where} is not valid base64")
+    try:
+        return binascii.a2b_base64(cleaned + "=" * (-len(cleaned) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise FrameError("bad_base64", f"{where} is not valid base64: {exc}") from None
+
+
+_B64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+
+_TRACKS = {
+    "inbound": TrackName.INBOUND,
+    "inbound_track": TrackName.INBOUND,
+    "outbound": TrackName.OUTBOUND,
+    "outbound_track": TrackName.OUTBOUND,
+}
+
+
+def track_name(value: Any, where: str = "media.track") -> TrackName:
+    if not isinstance(value, str):
+        raise FrameError("wrong_type", f"{where} must be a string")
+    found = _TRACKS.get(value.strip().lower())
+    if found is None:
+        raise FrameError("bad_value", f"{where} {value!r:.40} is not inbound or outbound")
+    return found
+
+
+# Encoding names as providers write them, to the console's canonical names.
+_ENCODINGS = {
+    "pcmu": "PCMU",
+    "audio/x-mulaw": "PCMU",
+    "audio/mulaw": "PCMU",
+    "audio/pcmu": "PCMU",
+    "audio/basic": "PCMU",
+    "mulaw": "PCMU",
+    "ulaw": "PCMU",
+    "g711_ulaw": "PCMU",
+    "g711u": "PCMU",
+    "pcma": "PCMA",
+    "audio/x-alaw": "PCMA",
+    "audio/alaw": "PCMA",
+    "audio/pcma": "PCMA",
+    "alaw": "PCMA",
+    "g711_alaw": "PCMA",
+    "g711a": "PCMA",
+    "l16": "L16",
+    "audio/l16": "L16",
+    "audio/x-l16": "L16",
+    "linear16": "L16",
+    "pcm16": "L16",
+    "slin": "L16",
+    "audio/x-raw": "L16",
+    "g722": "G722",
+    "audio/g722": "G722",
+    "opus": "OPUS",
+    "audio/opus": "OPUS",
+    "amr-wb": "AMR-WB",
+    "amrwb": "AMR-WB",
+    "amr_wb": "AMR-WB",
+    "audio/amr-wb": "AMR-WB",
+}
+
+# Sample rate a codec implies when the frame does not say.
+_DEFAULT_RATES = {"PCMU": 8000, "PCMA": 8000, "L16": 8000, "G722": 16000, "OPUS": 48000,
+                  "AMR-WB": 16000}
+
+
+def normalise_format(encoding: Any, sample_rate: Any, channels: Any = 1) -> MediaFormat:
+    """Canonical media format from a start frame's own words (e.g. "audio/x-mulaw;rate=8000")."""
+    if not isinstance(encoding, str) or not encoding.strip():
+        raise FrameError("missing_field", "media format has no encoding")
+    raw = encoding.strip()
+    base, _, params = raw.partition(";")
+    name = _ENCODINGS.get(base.strip().lower(), base.strip().upper())
+    rate = as_int(sample_rate, "media_format.sample_rate")
+    byte_order: str | None = None
+    for param in params.split(";"):
+        key, _, val = param.partition("=")
+        key = key.strip().lower()
+        if key == "rate" and rate is None:
+            rate = as_int(val.strip(), "media_format rate")
+        elif key in ("endianness", "byte-order", "byteorder"):
+            byte_order = "little" if val.strip().lower().startswith("little") else "big"
+    if base.strip().lower() == "audio/x-raw" and byte_order is None:
+        byte_order = "little"  # raw "slin" is little-endian by its providers' docs
+    if name == "G722":
+        # RTP advertises G.722 at an 8000 Hz clock, but the audio itself is 16 kHz.
+        rate = 16000
+    if rate is None or rate <= 0:
+        rate = _DEFAULT_RATES.get(name, 8000)
+    chans = as_int(channels, "media_format.channels") or 1
+    return MediaFormat(name, rate, chans, byte_order, raw)

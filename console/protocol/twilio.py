@@ -1,0 +1,166 @@
+"""Twilio Media Streams frames (PROTOCOLS.md section 2), also spoken by SignalWire."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from typing import Any
+
+from console.core.events import (
+    Command,
+    Connected,
+    Dtmf,
+    Mark,
+    Media,
+    Provider,
+    ProviderError,
+    SendClear,
+    SendMark,
+    SendMedia,
+    Started,
+    Stopped,
+    StreamEvent,
+    TrackName,
+)
+from console.protocol.base import (
+    FrameError,
+    as_int,
+    as_str,
+    b64decode,
+    normalise_format,
+    opt_str,
+    require_dict,
+    track_name,
+)
+
+__all__ = ["encode_command", "looks_like", "parse", "signature", "signature_matches"]
+
+SIGNATURE_HEADER = "x-twilio-signature"
+
+
+def looks_like(msg: dict[str, Any]) -> bool:
+    if "streamSid" in msg or "sequenceNumber" in msg:
+        return True
+    start = msg.get("start")
+    if isinstance(start, dict) and ("callSid" in start or "streamSid" in start):
+        return True
+    return msg.get("event") == "connected" and "protocol" in msg
+
+
+def parse(msg: dict[str, Any]) -> StreamEvent:
+    event = msg.get("event")
+    if not isinstance(event, str):
+        raise FrameError("missing_field", "frame has no event name")
+    stream_id = opt_str(msg.get("streamSid"), "streamSid")
+    seq = as_int(msg.get("sequenceNumber"), "sequenceNumber")
+    if event == "media":
+        media = require_dict(msg.get("media"), "media")
+        return Media(
+            stream_id,
+            track_name(media.get("track", "inbound")),
+            b64decode(media.get("payload")),
+            as_int(media.get("chunk"), "media.chunk"),
+            as_int(media.get("timestamp"), "media.timestamp"),
+            seq,
+        )
+    if event == "start":
+        return _start(msg, stream_id, seq)
+    if event == "connected":
+        return Connected(Provider.TWILIO, opt_str(msg.get("version"), "version"))
+    if event == "dtmf":
+        dtmf = require_dict(msg.get("dtmf"), "dtmf")
+        track = dtmf.get("track")
+        return Dtmf(
+            stream_id,
+            as_str(dtmf.get("digit"), "dtmf.digit"),
+            None,
+            track_name(track, "dtmf.track") if track is not None else None,
+            seq,
+        )
+    if event == "mark":
+        mark = require_dict(msg.get("mark"), "mark")
+        return Mark(stream_id, as_str(mark.get("name"), "mark.name"), seq)
+    if event == "stop":
+        return Stopped(stream_id, seq)
+    if event == "error":
+        body = msg.get("error")
+        if not isinstance(body, dict):
+            payload = msg.get("payload")
+            body = payload if isinstance(payload, dict) else {}
+        try:
+            code = as_int(body.get("code"), "error.code")
+        except FrameError:
+            code = None
+        return ProviderError(
+            stream_id, code, str(body.get("title") or body.get("message") or "error"),
+            str(body.get("detail") or ""),
+        )
+    raise FrameError("unknown_event", f"unknown Twilio event {event!r:.40}")
+
+
+def _start(msg: dict[str, Any], stream_id: str | None, seq: int | None) -> Started:
+    start = require_dict(msg.get("start"), "start")
+    stream_id = stream_id or opt_str(start.get("streamSid"), "start.streamSid")
+    if not stream_id:
+        raise FrameError("missing_field", "start frame has no streamSid")
+    fmt_obj = start.get("mediaFormat")
+    if fmt_obj is None:
+        fmt_obj = {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
+    fmt_obj = require_dict(fmt_obj, "start.mediaFormat")
+    fmt = normalise_format(
+        fmt_obj.get("encoding", "audio/x-mulaw"), fmt_obj.get("sampleRate"),
+        fmt_obj.get("channels", 1),
+    )
+    call_sid = opt_str(start.get("callSid"), "start.callSid")
+    params_raw = start.get("customParameters")
+    params: dict[str, str] = {}
+    if isinstance(params_raw, dict):
+        params = {str(k): "" if v is None else str(v) for k, v in params_raw.items()}
+    tracks_raw = start.get("tracks")
+    tracks: tuple[TrackName, ...] = ()
+    if isinstance(tracks_raw, list):
+        tracks = tuple(track_name(t, "start.tracks") for t in tracks_raw)
+    return Started(
+        provider=Provider.TWILIO,
+        stream_id=stream_id,
+        call_key=call_sid or stream_id,
+        media_format=fmt,
+        tracks=tracks,
+        call_control_id=call_sid,
+        account_id=opt_str(start.get("accountSid"), "start.accountSid"),
+        # Twilio's start frame carries no numbers; <Parameter> values may.
+        from_number=params.get("from") or params.get("From"),
+        to_number=params.get("to") or params.get("To"),
+        custom_parameters=params,
+        sequence=seq,
+    )
+
+
+def encode_command(command: Command, stream_id: str | None = None) -> str:
+    """Frame for a bidirectional <Connect><Stream>: Twilio wants the streamSid on each."""
+    sid = stream_id or ""
+    if isinstance(command, SendMedia):
+        payload = base64.b64encode(command.payload).decode("ascii")
+        return json.dumps({"event": "media", "streamSid": sid, "media": {"payload": payload}})
+    if isinstance(command, SendMark):
+        return json.dumps({"event": "mark", "streamSid": sid, "mark": {"name": command.name}})
+    if isinstance(command, SendClear):
+        return json.dumps({"event": "clear", "streamSid": sid})
+    raise TypeError(f"not a command: {command!r}")
+
+
+def signature(auth_token: str, url: str, params: dict[str, str] | None = None) -> str:
+    """X-Twilio-Signature: base64(HMAC-SHA1(auth token, url + sorted key+value pairs))."""
+    data = url + "".join(k + v for k, v in sorted((params or {}).items()))
+    digest = hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def signature_matches(auth_token: str, urls: list[str], presented: str) -> bool:
+    ok = False
+    for url in urls:
+        # Check every candidate so timing does not reveal which one was close.
+        ok |= hmac.compare_digest(signature(auth_token, url), presented)
+    return ok

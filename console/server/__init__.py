@@ -1,0 +1,1 @@
+"""The embedded WebSocket stream server that telephony providers connect to."""

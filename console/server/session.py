@@ -1,0 +1,124 @@
+"""One provider connection: frames in, typed events to the registry, commands back out."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from console.core.events import (
+    Connected,
+    Dtmf,
+    Mark,
+    Media,
+    ProviderError,
+    Started,
+    Stopped,
+)
+from console.protocol.base import FrameError
+from console.protocol.detect import FrameDecoder
+
+if TYPE_CHECKING:
+    from console.core.registry import CallRegistry, StreamState
+
+__all__ = ["StreamSession"]
+
+log = logging.getLogger("console.server")
+
+
+class StreamSession:
+    """Parses every frame of one socket. Nothing a peer sends can raise out of `handle`."""
+
+    __slots__ = ("_reported", "decoder", "last_activity", "max_bytes", "peer", "registry",
+                 "sender", "stopped", "stream")
+
+    def __init__(self, registry: CallRegistry, peer: str, max_bytes: int,
+                 sender: Callable[[str], None] | None = None) -> None:
+        self.registry = registry
+        self.peer = peer
+        self.max_bytes = max_bytes
+        self.decoder = FrameDecoder()
+        self.stream: StreamState | None = None
+        self.stopped = False
+        self.last_activity = time.monotonic()
+        self.sender = sender
+        self._reported: dict[str, int] = {}
+
+    def handle(self, message: str | bytes) -> None:
+        self.last_activity = time.monotonic()
+        if len(message) > self.max_bytes:
+            self._bad("oversize", f"frame of {len(message)} bytes is over the "
+                                  f"{self.max_bytes}-byte limit")
+            return
+        try:
+            event = self.decoder.decode(message)
+        except FrameError as exc:
+            self._bad(exc.kind, str(exc))
+            return
+        except Exception as exc:  # a parser bug must not take the stream down
+            log.exception("unexpected error parsing a frame from %s", self.peer)
+            self._bad("internal", f"{type(exc).__name__}: {exc}")
+            return
+        stream = self.stream
+        if type(event) is Media:
+            if stream is None:
+                self._bad("media_before_start", "media frame before the start frame")
+            elif self.stopped:
+                self._bad("media_after_stop", "media frame after the stop frame")
+            else:
+                self.registry.on_media(stream, event)
+            return
+        if event is None or isinstance(event, Connected):
+            return
+        if isinstance(event, Started):
+            self._start(event)
+        elif isinstance(event, Stopped):
+            if stream is None:
+                self._bad("stop_before_start", "stop frame before the start frame")
+            elif not self.stopped:
+                self.stopped = True
+                self.registry.close_stream(stream, "stop")
+        elif isinstance(event, Dtmf):
+            if stream is None:
+                self._bad("dtmf_before_start", "dtmf frame before the start frame")
+            else:
+                self.registry.on_dtmf(stream, event)
+        elif isinstance(event, Mark):
+            if stream is not None:
+                self.registry.on_mark(stream, event)
+        elif isinstance(event, ProviderError):
+            log.warning("%s reports an error on stream %s: %s %s", self.peer,
+                        event.stream_id, event.code, event.title)
+            self.registry.on_provider_error(stream, event)
+
+    def _start(self, event: Started) -> None:
+        if self.stream is not None:
+            if event.stream_id == self.stream.stream_id and not self.stopped:
+                self._bad("duplicate_start", "second start frame for the same stream")
+                return
+            # A new stream on the same socket: the previous one is over.
+            if not self.stopped:
+                self.registry.close_stream(self.stream, "replaced")
+        self.stopped = False
+        self.stream = self.registry.open_stream(event, self.sender)
+        s = self.stream
+        log.info("stream %s from %s: call %s, %s/%d, leg %s", s.uid, self.peer, s.call_id,
+                 s.media_format.encoding, s.media_format.sample_rate, s.leg.leg.value)
+        if s.codec_error:
+            log.error("stream %s: %s", s.uid, s.codec_error)
+
+    def close(self, reason: str) -> None:
+        if self.stream is not None and not self.stopped:
+            self.stopped = True
+            self.registry.close_stream(self.stream, reason)
+
+    def _bad(self, kind: str, message: str) -> None:
+        n = self._reported.get(kind, 0) + 1
+        self._reported[kind] = n
+        report = n <= 3 or n % 1000 == 0  # a flood of one fault is logged, not echoed 10k times
+        if report:
+            where = self.stream.uid if self.stream else "no stream yet"
+            suffix = f" (x{n})" if n > 3 else ""
+            log.warning("bad frame from %s (%s): %s%s", self.peer, where, message, suffix)
+        self.registry.on_bad_frame(self.stream, kind, message, report)

@@ -1,0 +1,1 @@
+"""A call simulator that speaks the providers' stream protocols (demo mode, tests, benches)."""

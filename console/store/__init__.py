@@ -1,0 +1,1 @@
+"""SQLite storage (WAL, one writer thread), call recordings, and exporters."""

@@ -1,0 +1,140 @@
+"""The SQLite file: schema, migrations, connections."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+__all__ = ["DB_NAME", "SCHEMA_VERSION", "connect", "db_path", "migrate"]
+
+DB_NAME = "coach-console.db"
+
+# Each entry moves the schema from version i to i+1. Never edit a shipped entry: append.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE calls (
+        id TEXT PRIMARY KEY,
+        provider TEXT NOT NULL,
+        from_number TEXT,
+        to_number TEXT,
+        started_at REAL NOT NULL,
+        ended_at REAL,
+        state TEXT NOT NULL DEFAULT 'active',
+        recorded INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX calls_started ON calls(started_at DESC);
+    CREATE TABLE streams (
+        uid TEXT PRIMARY KEY,
+        call_id TEXT NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+        stream_id TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        encoding TEXT NOT NULL,
+        raw_encoding TEXT,
+        sample_rate INTEGER NOT NULL,
+        tracks TEXT NOT NULL DEFAULT '[]',
+        leg TEXT NOT NULL,
+        roles TEXT NOT NULL DEFAULT '{}',
+        custom_parameters TEXT NOT NULL DEFAULT '{}',
+        call_control_id TEXT,
+        started_at REAL NOT NULL,
+        ended_at REAL,
+        end_reason TEXT,
+        frames INTEGER NOT NULL DEFAULT 0,
+        dropped INTEGER NOT NULL DEFAULT 0,
+        audio_s REAL NOT NULL DEFAULT 0,
+        codec_error TEXT
+    );
+    CREATE INDEX streams_call ON streams(call_id);
+    CREATE TABLE tracks (
+        key TEXT PRIMARY KEY,
+        call_id TEXT NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+        stream_uid TEXT NOT NULL,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        sample_rate INTEGER NOT NULL,
+        opened_at REAL NOT NULL,
+        recording TEXT
+    );
+    CREATE INDEX tracks_call ON tracks(call_id);
+    CREATE TABLE dtmf (
+        id INTEGER PRIMARY KEY,
+        call_id TEXT NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+        stream_uid TEXT NOT NULL,
+        digit TEXT NOT NULL,
+        at_s REAL NOT NULL,
+        occurred_at TEXT,
+        track TEXT
+    );
+    CREATE INDEX dtmf_call ON dtmf(call_id);
+    CREATE TABLE problems (
+        id INTEGER PRIMARY KEY,
+        call_id TEXT REFERENCES calls(id) ON DELETE CASCADE,
+        stream_uid TEXT,
+        kind TEXT NOT NULL,
+        message TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX problems_call ON problems(call_id);
+    CREATE TABLE segments (
+        id INTEGER PRIMARY KEY,
+        call_id TEXT NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+        speaker TEXT NOT NULL,
+        start_s REAL NOT NULL,
+        end_s REAL NOT NULL,
+        text TEXT NOT NULL,
+        sentiment REAL
+    );
+    CREATE INDEX segments_call ON segments(call_id, start_s);
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        call_id TEXT NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+        rule TEXT NOT NULL,
+        speaker TEXT,
+        at_s REAL NOT NULL,
+        text TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX alerts_call ON alerts(call_id);
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def db_path(data_dir: str | Path) -> Path:
+    return Path(data_dir) / DB_NAME
+
+
+def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
+    path = Path(path)
+    if readonly:
+        if not path.exists():
+            raise FileNotFoundError(f"no call database at {path}")
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10.0,
+                               check_same_thread=False)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=10.0, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=10000")
+    if not readonly:
+        migrate(conn)
+    else:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(f"{path} was written by a newer Coach Console "
+                               f"(schema {version}, this one knows {SCHEMA_VERSION})")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(f"database schema {version} is newer than this Coach Console "
+                           f"({SCHEMA_VERSION}); upgrade the app")
+    for target in range(version, SCHEMA_VERSION):
+        with conn:
+            conn.executescript("BEGIN;" + MIGRATIONS[target]
+                               + f";PRAGMA user_version={target + 1};COMMIT;")
+    return SCHEMA_VERSION

@@ -1,0 +1,142 @@
+"""Reading calls back out of the store, for the CLI, the UI's history and the exporters."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["CallNotFound", "call_detail", "find_call", "iso", "list_calls"]
+
+
+class CallNotFound(LookupError):
+    pass
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+def _summary(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
+    streams = [r["stream_id"] for r in conn.execute(
+        "SELECT stream_id FROM streams WHERE call_id = ? ORDER BY started_at, uid", (row["id"],))]
+    ended = row["ended_at"]
+    return {
+        "id": row["id"],
+        "provider": row["provider"],
+        "from": row["from_number"],
+        "to": row["to_number"],
+        "started_at": iso(row["started_at"]),
+        "ended_at": iso(ended),
+        "state": row["state"],
+        "duration_s": round((ended - row["started_at"]), 3) if ended is not None else None,
+        "audio_s": conn.execute("SELECT COALESCE(MAX(audio_s), 0) FROM streams "
+                                "WHERE call_id = ?", (row["id"],)).fetchone()[0],
+        "stream_ids": streams,
+        "recorded": bool(row["recorded"]),
+    }
+
+
+def list_calls(conn: sqlite3.Connection, *, since: float | None = None,
+               until: float | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """Calls, newest first."""
+    sql = "SELECT * FROM calls WHERE 1=1"
+    args: list[Any] = []
+    if since is not None:
+        sql += " AND started_at >= ?"
+        args.append(since)
+    if until is not None:
+        sql += " AND started_at < ?"
+        args.append(until)
+    sql += " ORDER BY started_at DESC, rowid DESC"
+    if limit:
+        sql += " LIMIT ?"
+        args.append(limit)
+    return [_summary(conn, row) for row in conn.execute(sql, args)]
+
+
+def find_call(conn: sqlite3.Connection, ident: str) -> sqlite3.Row:
+    """A call by its id, a unique id prefix, or one of its stream ids."""
+    row: sqlite3.Row | None = conn.execute("SELECT * FROM calls WHERE id = ?",
+                                           (ident,)).fetchone()
+    if row is not None:
+        return row
+    rows = conn.execute(
+        "SELECT DISTINCT c.* FROM calls c LEFT JOIN streams s ON s.call_id = c.id "
+        "WHERE s.stream_id = ? OR c.id LIKE ? ESCAPE '\\'",
+        (ident, ident.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"),
+    ).fetchall()
+    if len(rows) == 1:
+        found: sqlite3.Row = rows[0]
+        return found
+    if not rows:
+        raise CallNotFound(f"no call {ident!r} (see `coach-console calls`)")
+    raise CallNotFound(f"{ident!r} matches {len(rows)} calls; give more of the id")
+
+
+def call_detail(conn: sqlite3.Connection, call_id: str) -> dict[str, Any]:
+    """Everything known about one call, as the JSON export writes it."""
+    row = find_call(conn, call_id)
+    cid = row["id"]
+    out = _summary(conn, row)
+    seen: dict[str, list[str]] = {}
+    for t in conn.execute("SELECT stream_uid, name FROM tracks WHERE call_id = ? ORDER BY name",
+                          (cid,)):
+        seen.setdefault(t["stream_uid"], []).append(t["name"])
+    out["streams"] = [
+        {
+            "id": s["stream_id"],
+            "uid": s["uid"],
+            "provider": s["provider"],
+            "encoding": s["encoding"],
+            "sample_rate": s["sample_rate"],
+            # What the start frame announced, else what actually arrived.
+            "tracks": json.loads(s["tracks"]) or seen.get(s["uid"], []),
+            "leg": s["leg"],
+            "roles": json.loads(s["roles"]),
+            "custom_parameters": json.loads(s["custom_parameters"]),
+            "call_control_id": s["call_control_id"],
+            "started_at": iso(s["started_at"]),
+            "ended_at": iso(s["ended_at"]),
+            "end_reason": s["end_reason"],
+            "frames": s["frames"],
+            "dropped_frames": s["dropped"],
+            "audio_s": s["audio_s"],
+            "codec_error": s["codec_error"],
+        }
+        for s in conn.execute("SELECT * FROM streams WHERE call_id = ? ORDER BY started_at, uid",
+                              (cid,))
+    ]
+    out["tracks"] = [
+        {"stream_id": t["stream_uid"].split("#")[0], "track": t["name"], "role": t["role"],
+         "sample_rate": t["sample_rate"]}
+        for t in conn.execute("SELECT * FROM tracks WHERE call_id = ? ORDER BY opened_at, key",
+                              (cid,))
+    ]
+    dtmf = conn.execute(
+        "SELECT digit, at_s, occurred_at, track FROM dtmf WHERE call_id = ? ORDER BY id", (cid,)
+    ).fetchall()
+    # Telnyx may deliver DTMF out of order; its own occurred_at stamps give the true order.
+    if dtmf and all(d["occurred_at"] for d in dtmf):
+        dtmf = sorted(dtmf, key=lambda d: d["occurred_at"])
+    out["dtmf"] = [{"digit": d["digit"], "at_s": d["at_s"]} for d in dtmf]
+    out["segments"] = [
+        {"speaker": s["speaker"], "start_s": s["start_s"], "end_s": s["end_s"],
+         "text": s["text"], "sentiment": s["sentiment"]}
+        for s in conn.execute("SELECT * FROM segments WHERE call_id = ? ORDER BY start_s, id",
+                              (cid,))
+    ]
+    out["alerts"] = [
+        {"rule": a["rule"], "speaker": a["speaker"], "at_s": a["at_s"], "text": a["text"]}
+        for a in conn.execute("SELECT * FROM alerts WHERE call_id = ? ORDER BY at_s, id", (cid,))
+    ]
+    out["problems"] = [
+        {"kind": p["kind"], "message": p["message"], "at": iso(p["at"])}
+        for p in conn.execute("SELECT * FROM problems WHERE call_id = ? ORDER BY id LIMIT 1000",
+                              (cid,))
+    ]
+    return out

@@ -1,0 +1,82 @@
+"""Call recordings: per track, the decoded PCM appended as it arrives plus an index of the
+frames it came in, so the export can lay every frame where its chunk/timestamp puts it."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["HAS_CHUNK", "HAS_TS", "INDEX_DTYPE", "TrackFiles", "load_track", "track_paths"]
+
+HAS_CHUNK, HAS_TS = 1, 2
+INDEX_DTYPE = np.dtype([
+    ("chunk", "<i8"),
+    ("ts", "<i8"),
+    ("arrival_ms", "<i8"),
+    ("offset", "<i8"),  # first sample of this frame in the .pcm file
+    ("n", "<i4"),
+    ("flags", "<i4"),
+])
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _safe(text: str, limit: int = 40) -> str:
+    digest = hashlib.sha1(text.encode()).hexdigest()[:10]
+    return f"{_SAFE.sub('_', text)[:limit]}-{digest}"
+
+
+def track_paths(call_id: str, track_key: str) -> str:
+    """Path of a track's recording, relative to the data dir, without the suffix."""
+    return f"recordings/{_safe(call_id)}/{_safe(track_key, 60)}"
+
+
+@dataclass
+class TrackFiles:
+    """Append-only writer for one track, owned by the store writer thread."""
+
+    pcm_path: Path
+    idx_path: Path
+    samples: int = 0
+
+    @classmethod
+    def open(cls, base: Path) -> TrackFiles:
+        base.parent.mkdir(parents=True, exist_ok=True)
+        pcm, idx = base.with_suffix(".pcm"), base.with_suffix(".idx")
+        samples = pcm.stat().st_size // 2 if pcm.exists() else 0
+        return cls(pcm, idx, samples)
+
+    def append(self, frames: list[tuple[int | None, int | None, int, npt.NDArray[np.int16]]]
+               ) -> None:
+        index = np.zeros(len(frames), dtype=INDEX_DTYPE)
+        offset = self.samples
+        for i, (chunk, ts, arrival_ms, pcm) in enumerate(frames):
+            flags = (HAS_CHUNK if chunk is not None else 0) | (HAS_TS if ts is not None else 0)
+            index[i] = (chunk or 0, ts or 0, arrival_ms, offset, pcm.size, flags)
+            offset += pcm.size
+        blob = b"".join(np.ascontiguousarray(p, dtype="<i2").tobytes() for *_, p in frames)
+        with self.pcm_path.open("ab") as f:
+            f.write(blob)
+        with self.idx_path.open("ab") as f:
+            f.write(index.tobytes())
+        self.samples = offset
+
+
+def load_track(data_dir: Path, relative: str
+               ) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.void]]:
+    base = data_dir / relative
+    pcm_path, idx_path = base.with_suffix(".pcm"), base.with_suffix(".idx")
+    if not pcm_path.exists() or not idx_path.exists():
+        return np.zeros(0, np.int16), np.zeros(0, INDEX_DTYPE)
+    pcm = np.fromfile(pcm_path, dtype="<i2").astype(np.int16)
+    raw = idx_path.read_bytes()
+    raw = raw[: len(raw) - len(raw) % INDEX_DTYPE.itemsize]  # a torn last record after a crash
+    index = np.frombuffer(raw, dtype=INDEX_DTYPE).copy()
+    # Keep only frames whose samples made it to disk.
+    index = index[index["offset"] + index["n"] <= pcm.size]
+    return pcm, index

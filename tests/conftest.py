@@ -1,0 +1,61 @@
+"""Shared fixtures: every test gets its own config file and data dir; engines run for real on
+an ephemeral port of this machine."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path:
+    """The project's shared/ folder (protocol docs and fixtures) beside the checkout."""
+    for parent in [REPO, *REPO.parents]:
+        candidate = parent / "shared" / "protocols" / "fixtures"
+        if candidate.is_dir():
+            return candidate.parent.parent
+    raise FileNotFoundError("shared/protocols/fixtures not found beside the repository")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("COACH_CONSOLE_CONFIG", str(tmp_path / "config" / "config.toml"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    for key in list(os.environ):
+        if key.startswith("COACH_CONSOLE_") and key != "COACH_CONSOLE_CONFIG":
+            monkeypatch.delenv(key)
+    yield
+
+
+@pytest.fixture
+def settings(tmp_path: Path):  # type: ignore[no-untyped-def]
+    from console.config import Settings
+
+    return Settings(host="127.0.0.1", port=0, data_dir=str(tmp_path / "data"),
+                    token="test-token", record=True, idle_timeout_s=30.0).validate()
+
+
+@contextlib.asynccontextmanager
+async def running_engine(settings) -> AsyncIterator:  # type: ignore[no-untyped-def]
+    from console.engine import Engine
+
+    engine = Engine(settings)
+    await engine.start()
+    try:
+        yield engine
+    finally:
+        await engine.stop()
+
+
+@pytest.fixture
+def python() -> str:
+    return sys.executable

@@ -61,6 +61,7 @@ class TrackState:
     rate: int
     ring: RingBuffer
     jitter: ReorderBuffer[tuple[bytes, int | None, int]]
+    decoder: Decoder | None  # per track: G.722 and Opus decoders carry state
     opened_at: float
     position: int = 0  # samples on the live timeline, silence for lost frames included
     frame_samples: int = 0
@@ -75,7 +76,7 @@ class StreamState:
     call_id: str
     provider: Provider
     media_format: MediaFormat
-    decoder: Decoder | None
+    decoder: Decoder | None  # the first track's; later tracks get their own
     codec_error: str | None
     leg: LegInfo
     opened_at: float
@@ -254,15 +255,14 @@ class CallRegistry:
             gap = rel.missing_before * (track.frame_samples or track.rate // 50)
             track.ring.write_silence(gap)
             track.position += gap
-        if stream.decoder is None:
+        decoder = track.decoder
+        if decoder is None:
             self.counters.undecodable_frames += 1
             return
-        pcm = stream.decoder.decode(payload)
+        pcm = decoder.decode(payload)
         n = pcm.size
         if n == 0:
             return
-        if stream.decoder.rate != track.rate:  # the decoder learned the real rate late
-            track.rate = stream.decoder.rate
         track.frame_samples = n if track.frames == 0 else max(track.frame_samples, n)
         track.frames += 1
         track.ring.write(pcm)
@@ -274,14 +274,17 @@ class CallRegistry:
                    arrival_ms: int) -> None:
         # A frame that missed its live slot still belongs in the recording, where it is
         # placed by its chunk. Stateful codecs cannot decode it out of order.
-        if self.recorder is None or stream.decoder is None or not stream.stateless_codec:
+        if self.recorder is None or track.decoder is None or not stream.stateless_codec:
             return
-        pcm = stream.decoder.decode(media.payload)
+        pcm = track.decoder.decode(media.payload)
         if pcm.size:
             self.recorder.frame(track.key, media.chunk, media.timestamp, arrival_ms, pcm)
 
     def _open_track(self, stream: StreamState, name: TrackName) -> TrackState:
-        rate = stream.decoder.rate if stream.decoder else stream.media_format.sample_rate
+        decoder = stream.decoder
+        if decoder is not None and stream.tracks:
+            decoder = make_decoder(stream.media_format, self.l16_byte_order)
+        rate = decoder.rate if decoder else stream.media_format.sample_rate
         role = stream.leg.role_of(name)
         track = TrackState(
             key=f"{stream.uid}/{name.value}",
@@ -292,6 +295,7 @@ class CallRegistry:
             rate=rate,
             ring=RingBuffer(self.ring_seconds, rate),
             jitter=ReorderBuffer(self.jitter_depth),
+            decoder=decoder,
             opened_at=self.clock(),
         )
         stream.tracks[name] = track

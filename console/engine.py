@@ -50,6 +50,7 @@ class EngineStats:
     bad_by_kind: dict[str, int]
     rejected_handshakes: int
     store_errors: int
+    messages: int  # every frame received, good or bad
 
 
 class Engine:
@@ -78,6 +79,8 @@ class Engine:
         self._watchdog: asyncio.Task[None] | None = None
         self._connections: dict[StreamSession, ServerConnection] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+        self._messages_done = 0
 
     def _lock_data_dir(self) -> Any:
         path = self.data_dir / "engine.lock"
@@ -99,6 +102,8 @@ class Engine:
     async def start(self) -> None:
         s = self.settings
         self.loop = asyncio.get_running_loop()
+        # Decode once the loop has read what the sockets hold: batches grow with the load.
+        self.registry.schedule = self.loop.call_soon
         self._server = await serve(
             self._handle,
             s.host,
@@ -118,6 +123,7 @@ class Engine:
         self._watchdog = asyncio.create_task(self._watch_idle())
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._watchdog:
             self._watchdog.cancel()
         for session in list(self.sessions):
@@ -164,6 +170,8 @@ class Engine:
         reason = "closed"
         try:
             async for message in conn:
+                if self._stopping:
+                    break
                 session.handle(message)
         except ConnectionClosed as exc:
             rcvd = exc.rcvd
@@ -174,21 +182,28 @@ class Engine:
             if getattr(conn, "_idle", False):
                 reason = "idle"
             session.close(reason)
+            self._messages_done += session.messages
             self.sessions.discard(session)
             self._connections.pop(session, None)
 
     async def _watch_idle(self) -> None:
         limit = self.settings.idle_timeout_s
+        seen: dict[StreamSession, tuple[int, float]] = {}
         while True:
             await asyncio.sleep(min(1.0, limit / 4))
             now = time.monotonic()
             for session, conn in list(self._connections.items()):
-                if now - session.last_activity > limit:
+                count, since = seen.get(session, (-1, now))
+                if session.messages != count:
+                    seen[session] = (session.messages, now)
+                elif now - since > limit:
                     log.warning("%s sent nothing for %.0f s; closing", session.peer, limit)
                     conn._idle = True  # type: ignore[attr-defined]
-                    session.last_activity = now
+                    seen[session] = (count, now)
                     self._tasks.add(task := asyncio.create_task(conn.close(1000, "idle")))
                     task.add_done_callback(self._tasks.discard)
+            for gone in [s for s in seen if s not in self._connections]:
+                del seen[gone]
 
     # --- commands into calls (whisper, marks) -------------------------------------------
 
@@ -215,6 +230,7 @@ class Engine:
             bad_by_kind=dict(c.bad_by_kind),
             rejected_handshakes=self.rejected_handshakes,
             store_errors=len(self.store.errors),
+            messages=self._messages_done + sum(s.messages for s in self.sessions),
         )
 
 

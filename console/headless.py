@@ -72,6 +72,12 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> int:
 async def _serve(settings: Settings, out: TextIO) -> int:
     engine = Engine(settings)
     engine.bus.subscribe(EventPrinter(out))
+    # Handlers go in before the banner: whoever reads it may signal at once.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
     await engine.start()
     if engine.store.recovered:
         logging.getLogger("console").warning(
@@ -90,11 +96,6 @@ async def _serve(settings: Settings, out: TextIO) -> int:
         print(f"  Public URL: {settings.public_url}", file=out)
     print(f"  Data: {engine.data_dir}  recording={'on' if settings.record else 'off'}",
           file=out, flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     print("shutting down", file=out, flush=True)
     await engine.stop()

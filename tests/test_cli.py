@@ -82,7 +82,7 @@ def test_serve_simulate_calls_export(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, calls
             time.sleep(0.2)
     finally:
-        out, err = srv.stop()
+        out, _err = srv.stop()
     for c in calls:
         assert {"id", "provider", "from", "to", "started_at", "ended_at", "state",
                 "stream_ids"} <= set(c)

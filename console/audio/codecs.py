@@ -168,6 +168,7 @@ class Decoder(Protocol):
 
 class G711Decoder:
     __slots__ = ("rate", "table")
+    bytes_per_sample = 1  # stateless: any run of frames decodes in one call
 
     def __init__(self, table: Pcm, rate: int) -> None:
         self.table = table
@@ -181,11 +182,12 @@ class L16Decoder:
     """16-bit linear PCM. Byte order is disputed for Telnyx, so "auto" decides from the audio:
     the right order gives a smooth signal, the wrong one a rough, loud one."""
 
-    __slots__ = ("_carry", "_dtype", "_score", "channels", "decided", "rate")
+    __slots__ = ("_carry", "_dtype", "_score", "bytes_per_sample", "channels", "decided", "rate")
 
     def __init__(self, rate: int, byte_order: str = "auto", channels: int = 1) -> None:
         self.rate = rate
         self.channels = max(1, channels)
+        self.bytes_per_sample = 2 * self.channels
         self.decided = byte_order in ("big", "little")
         self._dtype = np.dtype("<i2") if byte_order == "little" else np.dtype(">i2")
         self._carry = b""

@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 from math import gcd
 from typing import Generic, TypeVar
 
-__all__ = ["Push", "Released", "ReorderBuffer"]
+__all__ = ["DUPLICATE", "LATE", "OK", "Push", "Released", "ReorderBuffer"]
 
 T = TypeVar("T")
+OK, DUPLICATE, LATE = 0, 1, 2
+_STATUS = {OK: "ok", DUPLICATE: "duplicate", LATE: "late"}
 
 
 @dataclass(slots=True)
@@ -30,18 +32,18 @@ class ReorderBuffer(Generic[T]):
 
     The chunk counter may count per track (1, 2, 3) or per stream across both tracks
     (1, 3, 5 on one track); the step is learned as the gcd of the differences seen.
+    In-order frames (the normal case) take a short path with no allocation.
     """
 
     def __init__(self, depth: int = 3) -> None:
         self.depth = max(0, depth)
         self.step = 0  # 0 until two distinct keys are seen
-        self.next_key: int | None = None
+        self.last: int | None = None  # the key released last
+        self._first: int | None = None  # the first key released
         self._heap: list[tuple[int, int, T]] = []
         self._pending: set[int] = set()
-        self._recent: set[int] = set()
-        self._recent_order: list[int] = []
-        self._first_key: int | None = None
-        self._max_key: int | None = None
+        self._given_up: set[int] = set()
+        self._seen_first: int | None = None
         self._order = 0
         self.duplicates = 0
         self.late = 0
@@ -50,71 +52,93 @@ class ReorderBuffer(Generic[T]):
     def __len__(self) -> int:
         return len(self._heap)
 
-    def push(self, key: int | None, item: T) -> Push[T]:
-        result: Push[T] = Push()
-        if key is None:
-            result.released.append(Released(None, item, 0))
-            return result
-        if key in self._pending or key in self._recent:
-            self.duplicates += 1
-            result.status = "duplicate"
-            return result
-        self._learn_step(key)
-        if self.next_key is not None and key < self.next_key:
-            self.late += 1
-            self._remember(key)
-            result.status = "late"
-            return result
-        heapq.heappush(self._heap, (key, self._order, item))
-        self._order += 1
-        self._pending.add(key)
-        self._drain(result.released, force=False)
-        return result
-
-    def flush(self) -> list[Released[T]]:
-        out: list[Released[T]] = []
-        self._drain(out, force=True)
-        return out
-
     @property
     def pending_frames(self) -> int:
         return len(self._heap)
 
+    @property
+    def next_key(self) -> int | None:
+        return None if self.last is None else self.last + (self.step or 1)
+
+    def push_into(self, key: int | None, item: T, out: list[tuple[int | None, T, int]]) -> int:
+        """Add a frame; append what can be released to `out` as (key, item, missing_before).
+
+        Returns OK, DUPLICATE or LATE."""
+        if key is None:
+            out.append((None, item, 0))
+            return OK
+        last = self.last
+        if last is not None and not self._heap and key == last + (self.step or 1):
+            self.last = key
+            out.append((key, item, 0))
+            return OK
+        return self._push_slow(key, item, out)
+
+    def push(self, key: int | None, item: T) -> Push[T]:
+        out: list[tuple[int | None, T, int]] = []
+        status = self.push_into(key, item, out)
+        return Push([Released(k, i, m) for k, i, m in out], _STATUS[status])
+
+    def flush_into(self, out: list[tuple[int | None, T, int]]) -> None:
+        self._drain(out, force=True)
+
+    def flush(self) -> list[Released[T]]:
+        out: list[tuple[int | None, T, int]] = []
+        self.flush_into(out)
+        return [Released(k, i, m) for k, i, m in out]
+
+    def _push_slow(self, key: int, item: T, out: list[tuple[int | None, T, int]]) -> int:
+        if key in self._pending:
+            self.duplicates += 1
+            return DUPLICATE
+        last = self.last
+        if last is not None and (key <= last or (self._first is not None and key < self._first)):
+            if key in self._given_up or (self._first is not None and key < self._first):
+                self._given_up.discard(key)
+                self.late += 1
+                return LATE
+            self.duplicates += 1
+            return DUPLICATE
+        self._learn_step(key)
+        heapq.heappush(self._heap, (key, self._order, item))
+        self._order += 1
+        self._pending.add(key)
+        self._drain(out, force=False)
+        return OK
+
     def _learn_step(self, key: int) -> None:
-        if self._first_key is None:
-            self._first_key = self._max_key = key
+        ref = self._seen_first
+        if ref is None:
+            self._seen_first = key
             return
-        assert self._max_key is not None
-        for ref in (self._first_key, self._max_key):
-            if key != ref:
-                self.step = gcd(self.step, abs(key - ref))
-        self._max_key = max(self._max_key, key)
+        if key != ref:
+            self.step = gcd(self.step, abs(key - ref))
+        if self.last is not None and key != self.last:
+            self.step = gcd(self.step, abs(key - self.last))
 
-    def _remember(self, key: int) -> None:
-        self._recent.add(key)
-        self._recent_order.append(key)
-        if len(self._recent_order) > 4 * self.depth + 16:
-            old = self._recent_order.pop(0)
-            self._recent.discard(old)
-
-    def _drain(self, out: list[Released[T]], force: bool) -> None:
+    def _drain(self, out: list[tuple[int | None, T, int]], force: bool) -> None:
         heap = self._heap
-        if self.next_key is None:
+        if self.last is None:
             # Hold the first frames briefly: the very first one to arrive may not be the first.
-            if not force and len(heap) <= self.depth:
-                return
-            if heap:
-                self.next_key = heap[0][0]
-        while heap:
-            key = heap[0][0]
-            assert self.next_key is not None
-            if key != self.next_key and not force and len(heap) <= self.depth:
+            if not heap or (not force and len(heap) <= self.depth):
                 return
             key, _, item = heapq.heappop(heap)
             self._pending.discard(key)
+            self.last = self._first = key
+            out.append((key, item, 0))
+        while heap:
             step = self.step or 1
-            gap = max(0, (key - self.next_key) // step)
-            self.missing += gap
-            out.append(Released(key, item, gap))
-            self._remember(key)
-            self.next_key = key + step
+            expected = self.last + step
+            key = heap[0][0]
+            if key != expected and not force and len(heap) <= self.depth:
+                return
+            key, _, item = heapq.heappop(heap)
+            self._pending.discard(key)
+            gap = (key - expected) // step if key > expected else 0
+            if gap:
+                self.missing += gap
+                if len(self._given_up) > 4096:
+                    self._given_up.clear()
+                self._given_up.update(range(expected, key, step))
+            self.last = key
+            out.append((key, item, gap))

@@ -15,8 +15,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from console.audio.codecs import CodecError, Decoder, G711Decoder, L16Decoder, make_decoder
-from console.audio.jitter import Released, ReorderBuffer
+from console.audio.codecs import CodecError, Decoder, make_decoder
+from console.audio.jitter import DUPLICATE, ReorderBuffer
 from console.audio.ring import RingBuffer
 from console.core.bus import EventBus
 from console.core.events import (
@@ -47,8 +47,9 @@ Pcm = npt.NDArray[np.int16]
 
 
 class Recorder(Protocol):
-    def frame(self, track_key: str, chunk: int | None, timestamp: int | None,
-              arrival_ms: int, pcm: Pcm) -> None: ...
+    def frames(self, track_key: str, chunks: list[int | None], timestamps: list[int | None],
+               arrival_ms: int, sizes: list[int], pcm: Pcm) -> None:
+        """A batch of consecutive decoded frames of one track: `sizes` splits `pcm`."""
 
 
 @dataclass(eq=False, slots=True)
@@ -60,13 +61,17 @@ class TrackState:
     role: Role
     rate: int
     ring: RingBuffer
-    jitter: ReorderBuffer[tuple[bytes, int | None, int]]
+    jitter: ReorderBuffer[tuple[bytes, int | None]]
     decoder: Decoder | None  # per track: G.722 and Opus decoders carry state
     opened_at: float
+    stream_opened_at: float
     position: int = 0  # samples on the live timeline, silence for lost frames included
     frame_samples: int = 0
     frames: int = 0
-    speaking_level: float = 0.0
+    # Frames released in order but not yet decoded: decoding waits for the flush that the
+    # loop runs once it has read what the sockets hold, so a busy engine decodes in batches.
+    out: list[tuple[int | None, tuple[bytes, int | None], int]] = field(default_factory=list)
+    dirty: bool = False
 
 
 @dataclass(eq=False, slots=True)
@@ -89,9 +94,6 @@ class StreamState:
     closed: bool = False
     sender: Callable[[str], None] | None = None
 
-    @property
-    def stateless_codec(self) -> bool:
-        return isinstance(self.decoder, (G711Decoder, L16Decoder))
 
 
 @dataclass(eq=False, slots=True)
@@ -147,6 +149,11 @@ class CallRegistry:
         self.calls: dict[str, CallState] = {}
         self.counters = Counters()
         self._seen_stream_ids: set[str] = set()
+        # How a flush gets run after a burst of frames (the engine sets loop.call_soon);
+        # None flushes at once, frame by frame.
+        self.schedule: Callable[[Callable[[], None]], object] | None = None
+        self._dirty: list[TrackState] = []
+        self._flush_pending = False
 
     # --- streams ------------------------------------------------------------------------
 
@@ -208,8 +215,8 @@ class CallRegistry:
         if stream.closed:
             return
         for track in stream.tracks.values():
-            for rel in track.jitter.flush():
-                self._play(stream, track, rel)
+            track.jitter.flush_into(track.out)
+        self.flush()
         stream.closed = True
         now = self.clock()
         dropped = sum(t.jitter.missing for t in stream.tracks.values())
@@ -230,55 +237,116 @@ class CallRegistry:
     # --- frames -------------------------------------------------------------------------
 
     def on_media(self, stream: StreamState, media: Media) -> None:
+        self.add_frame(stream, media.track, media.chunk, media.timestamp, media.payload)
+
+    def add_frame(self, stream: StreamState, name: TrackName, chunk: int | None,
+                  timestamp: int | None, payload: bytes) -> None:
+        """The hot path: one media frame, already validated. Kept short on purpose."""
         self.counters.media_frames += 1
         stream.frames += 1
-        track = stream.tracks.get(media.track)
+        track = stream.tracks.get(name)
         if track is None:
-            track = self._open_track(stream, media.track)
-        arrival_ms = int((self.clock() - stream.opened_at) * 1000)
-        result = track.jitter.push(media.chunk, (media.payload, media.timestamp, arrival_ms))
-        if result.status != "ok":
-            if result.status == "duplicate":
+            track = self._open_track(stream, name)
+        out = track.out
+        before = len(out)
+        status = track.jitter.push_into(chunk, (payload, timestamp), out)
+        if status:
+            if status == DUPLICATE:
                 self.counters.duplicate_frames += 1
             else:
                 self.counters.late_frames += 1
-                self._keep_late(stream, track, media, arrival_ms)
+                self._keep_late(track, chunk, timestamp, payload)
             return
-        for rel in result.released:
-            self._play(stream, track, rel)
+        if len(out) != before and not track.dirty:
+            track.dirty = True
+            self._dirty.append(track)
+            if self.schedule is None:
+                self.flush()
+            elif not self._flush_pending:
+                self._flush_pending = True
+                self.schedule(self.flush)
 
-    def _play(self, stream: StreamState, track: TrackState,
-              rel: Released[tuple[bytes, int | None, int]]) -> None:
-        payload, timestamp, arrival_ms = rel.item
-        if rel.missing_before:
-            self.counters.missing_frames += rel.missing_before
-            gap = rel.missing_before * (track.frame_samples or track.rate // 50)
-            track.ring.write_silence(gap)
-            track.position += gap
+    def flush(self) -> None:
+        """Decode every frame released since the last flush into rings and the recorder."""
+        self._flush_pending = False
+        if not self._dirty:
+            return
+        dirty, self._dirty = self._dirty, []
+        now = self.clock()
+        for track in dirty:
+            track.dirty = False
+            items, track.out = track.out, []
+            self._play(track, items, int((now - track.stream_opened_at) * 1000))
+
+    def _play(self, track: TrackState,
+              items: list[tuple[int | None, tuple[bytes, int | None], int]],
+              arrival_ms: int) -> None:
         decoder = track.decoder
         if decoder is None:
-            self.counters.undecodable_frames += 1
+            self.counters.undecodable_frames += len(items)
             return
-        pcm = decoder.decode(payload)
-        n = pcm.size
-        if n == 0:
-            return
-        track.frame_samples = n if track.frames == 0 else max(track.frame_samples, n)
-        track.frames += 1
-        track.ring.write(pcm)
-        track.position += n
-        if self.recorder is not None:
-            self.recorder.frame(track.key, rel.key, timestamp, arrival_ms, pcm)
+        bps = getattr(decoder, "bytes_per_sample", 0)  # table codecs decode a batch at once
+        ring = track.ring
+        chunks: list[int | None] = []
+        stamps: list[int | None] = []
+        payloads: list[bytes] = []
+        parts: list[Pcm] = []
+        sizes: list[int] = []
 
-    def _keep_late(self, stream: StreamState, track: TrackState, media: Media,
-                   arrival_ms: int) -> None:
+        def decode_run() -> None:
+            if not payloads:
+                return
+            if bps:
+                pcm = decoder.decode(b"".join(payloads))
+                run_sizes = [len(p) // bps for p in payloads]
+                run_sizes[-1] = max(0, run_sizes[-1] + pcm.size - sum(run_sizes))
+            else:
+                pieces = [decoder.decode(p) for p in payloads]
+                run_sizes = [x.size for x in pieces]
+                pcm = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+            if pcm.size:
+                ring.write(pcm)
+                track.position += pcm.size
+                parts.append(pcm)
+                sizes.extend(run_sizes)
+                if not track.frame_samples:
+                    track.frame_samples = run_sizes[0] or pcm.size
+            else:
+                del chunks[len(chunks) - len(payloads):]
+                del stamps[len(stamps) - len(payloads):]
+            payloads.clear()
+
+        for key, (payload, timestamp), missing in items:
+            if missing:
+                decode_run()
+                self.counters.missing_frames += missing
+                gap = missing * (track.frame_samples or track.rate // 50)
+                ring.write_silence(gap)
+                track.position += gap
+            chunks.append(key)
+            stamps.append(timestamp)
+            payloads.append(payload)
+        decode_run()
+        track.frames += len(sizes)
+        if self.recorder is not None and parts:
+            pcm_all = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            # Frames that decoded to nothing (a codec warming up) are not recorded.
+            kept = [(c, t, n) for c, t, n in zip(chunks, stamps, sizes, strict=True) if n]
+            self.recorder.frames(track.key, [k[0] for k in kept], [k[1] for k in kept],
+                                 arrival_ms, [k[2] for k in kept], pcm_all)
+
+    def _keep_late(self, track: TrackState, chunk: int | None, timestamp: int | None,
+                   payload: bytes) -> None:
         # A frame that missed its live slot still belongs in the recording, where it is
         # placed by its chunk. Stateful codecs cannot decode it out of order.
-        if self.recorder is None or track.decoder is None or not stream.stateless_codec:
+        decoder = track.decoder
+        if self.recorder is None or decoder is None or not getattr(decoder, "bytes_per_sample",
+                                                                   0):
             return
-        pcm = track.decoder.decode(media.payload)
+        pcm = decoder.decode(payload)
         if pcm.size:
-            self.recorder.frame(track.key, media.chunk, media.timestamp, arrival_ms, pcm)
+            arrival_ms = int((self.clock() - track.stream_opened_at) * 1000)
+            self.recorder.frames(track.key, [chunk], [timestamp], arrival_ms, [pcm.size], pcm)
 
     def _open_track(self, stream: StreamState, name: TrackName) -> TrackState:
         decoder = stream.decoder
@@ -297,6 +365,7 @@ class CallRegistry:
             jitter=ReorderBuffer(self.jitter_depth),
             decoder=decoder,
             opened_at=self.clock(),
+            stream_opened_at=stream.opened_at,
         )
         stream.tracks[name] = track
         self.bus.publish(TrackOpened(stream.call_id, stream.uid, track.key, name, role, rate,
@@ -304,6 +373,7 @@ class CallRegistry:
         return track
 
     def on_dtmf(self, stream: StreamState, dtmf: Dtmf) -> None:
+        self.flush()
         self.bus.publish(DtmfReceived(
             stream.call_id, stream.uid, dtmf.digit, round(self.position_s(stream), 3),
             dtmf.occurred_at, dtmf.track.value if dtmf.track else None,
@@ -339,7 +409,8 @@ class CallRegistry:
         """How far into the call this stream's audio has come, on the call's timeline."""
         best = 0.0
         for track in stream.tracks.values():
-            pending = track.jitter.pending_frames * (track.frame_samples or track.rate // 50)
+            waiting = track.jitter.pending_frames + len(track.out)
+            pending = waiting * (track.frame_samples or track.rate // 50)
             best = max(best, (track.position + pending) / track.rate)
         if not stream.tracks:
             best = max(0.0, self.clock() - stream.opened_at)

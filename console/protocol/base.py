@@ -13,6 +13,7 @@ __all__ = [
     "as_int",
     "as_str",
     "b64decode",
+    "media_body",
     "normalise_format",
     "opt_str",
     "require_dict",
@@ -36,6 +37,11 @@ def require_dict(obj: Any, where: str) -> dict[str, Any]:
 
 def as_int(value: Any, where: str) -> int | None:
     """Numbers arrive as strings of digits or as ints; absent stays None."""
+    kind = type(value)
+    if kind is str and len(value) <= 19 and value.isascii() and value.isdigit():
+        return int(value)  # the common case, first
+    if kind is int:
+        return value  # type: ignore[no-any-return]
     if value is None:
         return None
     if isinstance(value, bool):
@@ -65,10 +71,10 @@ def opt_str(value: Any, where: str) -> str | None:
 
 
 def b64decode(text: Any, where: str = "media.payload") -> bytes:
-    if not isinstance(text, str):
+    if type(text) is not str:
         raise FrameError("wrong_type", f"{where} must be a base64 string")
     try:
-        return binascii.a2b_base64(text, strict_mode=True)
+        return _a2b(text, strict_mode=True)
     except (binascii.Error, ValueError):
         pass
     # Tolerate missing padding and embedded whitespace, but nothing outside the alphabet.
@@ -82,6 +88,7 @@ def b64decode(text: Any, where: str = "media.payload") -> bytes:
 
 
 _B64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+_a2b = binascii.a2b_base64
 
 _TRACKS = {
     "inbound": TrackName.INBOUND,
@@ -92,6 +99,9 @@ _TRACKS = {
 
 
 def track_name(value: Any, where: str = "media.track") -> TrackName:
+    found = _TRACKS.get(value) if type(value) is str else None
+    if found is not None:
+        return found
     if not isinstance(value, str):
         raise FrameError("wrong_type", f"{where} must be a string")
     found = _TRACKS.get(value.strip().lower())
@@ -99,6 +109,22 @@ def track_name(value: Any, where: str = "media.track") -> TrackName:
         raise FrameError("bad_value", f"{where} {value!r:.40} is not inbound or outbound")
     return found
 
+
+def media_body(media: Any) -> tuple[TrackName, int | None, int | None, bytes]:
+    """The `media` object of an inbound media frame, which Telnyx and Twilio shape alike:
+    (track, chunk, timestamp, payload bytes). A missing track means the only one, inbound."""
+    if type(media) is not dict:
+        raise FrameError("wrong_type", "media must be an object")
+    track = media.get("track")
+    return (
+        _INBOUND if track is None else track_name(track),
+        as_int(media.get("chunk"), "media.chunk"),
+        as_int(media.get("timestamp"), "media.timestamp"),
+        b64decode(media.get("payload")),
+    )
+
+
+_INBOUND = TrackName.INBOUND
 
 # Encoding names as providers write them, to the console's canonical names.
 _ENCODINGS = {

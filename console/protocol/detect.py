@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 from console.core.events import Command, Provider, StreamEvent
 from console.protocol import telnyx, twilio
 from console.protocol.base import FrameError
 
-__all__ = ["ADAPTERS", "FrameDecoder", "detect", "load_frame"]
+__all__ = ["ADAPTERS", "FrameDecoder", "detect", "load_frame", "loads"]
+
+loads = orjson.loads
 
 Parser = Callable[[dict[str, Any]], StreamEvent]
 Encoder = Callable[[Command, "str | None"], str]
@@ -27,8 +30,8 @@ def load_frame(data: str | bytes) -> dict[str, Any]:
         raise FrameError("binary_frame", f"binary frame of {len(data)} bytes where JSON text "
                                          "is expected")
     try:
-        msg = json.loads(data)
-    except (ValueError, RecursionError) as exc:
+        msg = loads(data)
+    except (ValueError, RecursionError) as exc:  # orjson.JSONDecodeError is a ValueError
         raise FrameError("invalid_json", f"invalid JSON: {exc}") from None
     if not isinstance(msg, dict):
         raise FrameError("wrong_type", f"frame is a JSON {type(msg).__name__}, not an object")
@@ -63,7 +66,10 @@ class FrameDecoder:
 
     def decode(self, data: str | bytes) -> StreamEvent | None:
         """Typed event, None for a frame that identifies nobody yet, FrameError if bad."""
-        msg = load_frame(data)
+        return self.decode_obj(load_frame(data))
+
+    def decode_obj(self, msg: dict[str, Any]) -> StreamEvent | None:
+        """As `decode`, for a frame already parsed from JSON."""
         if self._parse is None:
             provider = detect(msg)
             if provider is None:

@@ -26,7 +26,7 @@ from console.protocol.base import (
     FrameError,
     as_int,
     as_str,
-    b64decode,
+    media_body,
     normalise_format,
     opt_str,
     require_dict,
@@ -53,15 +53,8 @@ def parse(msg: dict[str, Any]) -> StreamEvent:
     stream_id = opt_str(msg.get("stream_id"), "stream_id")
     seq = as_int(msg.get("sequence_number"), "sequence_number")
     if event == "media":
-        media = require_dict(msg.get("media"), "media")
-        return Media(
-            stream_id,
-            track_name(media.get("track", "inbound")),
-            b64decode(media.get("payload")),
-            as_int(media.get("chunk"), "media.chunk"),
-            as_int(media.get("timestamp"), "media.timestamp"),
-            seq,
-        )
+        track, chunk, timestamp, payload = media_body(msg.get("media"))
+        return Media(stream_id, track, payload, chunk, timestamp, seq)
     if event == "start":
         return _start(msg, stream_id, seq)
     if event == "connected":
@@ -73,12 +66,12 @@ def parse(msg: dict[str, Any]) -> StreamEvent:
     if event == "dtmf":
         dtmf = require_dict(msg.get("dtmf"), "dtmf")
         digit = as_str(dtmf.get("digit"), "dtmf.digit")
-        track = dtmf.get("track")
+        dtmf_track = dtmf.get("track")
         return Dtmf(
             stream_id,
             digit,
             opt_str(msg.get("occurred_at"), "occurred_at"),
-            track_name(track, "dtmf.track") if track is not None else None,
+            track_name(dtmf_track, "dtmf.track") if dtmf_track is not None else None,
             seq,
         )
     if event == "mark":

@@ -28,7 +28,7 @@ from console.protocol.base import (
     FrameError,
     as_int,
     as_str,
-    b64decode,
+    media_body,
     normalise_format,
     opt_str,
     require_dict,
@@ -56,27 +56,20 @@ def parse(msg: dict[str, Any]) -> StreamEvent:
     stream_id = opt_str(msg.get("streamSid"), "streamSid")
     seq = as_int(msg.get("sequenceNumber"), "sequenceNumber")
     if event == "media":
-        media = require_dict(msg.get("media"), "media")
-        return Media(
-            stream_id,
-            track_name(media.get("track", "inbound")),
-            b64decode(media.get("payload")),
-            as_int(media.get("chunk"), "media.chunk"),
-            as_int(media.get("timestamp"), "media.timestamp"),
-            seq,
-        )
+        track, chunk, timestamp, payload = media_body(msg.get("media"))
+        return Media(stream_id, track, payload, chunk, timestamp, seq)
     if event == "start":
         return _start(msg, stream_id, seq)
     if event == "connected":
         return Connected(Provider.TWILIO, opt_str(msg.get("version"), "version"))
     if event == "dtmf":
         dtmf = require_dict(msg.get("dtmf"), "dtmf")
-        track = dtmf.get("track")
+        dtmf_track = dtmf.get("track")
         return Dtmf(
             stream_id,
             as_str(dtmf.get("digit"), "dtmf.digit"),
             None,
-            track_name(track, "dtmf.track") if track is not None else None,
+            track_name(dtmf_track, "dtmf.track") if dtmf_track is not None else None,
             seq,
         )
     if event == "mark":
@@ -87,8 +80,8 @@ def parse(msg: dict[str, Any]) -> StreamEvent:
     if event == "error":
         body = msg.get("error")
         if not isinstance(body, dict):
-            payload = msg.get("payload")
-            body = payload if isinstance(payload, dict) else {}
+            alt = msg.get("payload")
+            body = alt if isinstance(alt, dict) else {}
         try:
             code = as_int(body.get("code"), "error.code")
         except FrameError:

@@ -51,20 +51,28 @@ class TrackFiles:
         samples = pcm.stat().st_size // 2 if pcm.exists() else 0
         return cls(pcm, idx, samples)
 
-    def append(self, frames: list[tuple[int | None, int | None, int, npt.NDArray[np.int16]]]
-               ) -> None:
-        index = np.zeros(len(frames), dtype=INDEX_DTYPE)
-        offset = self.samples
-        for i, (chunk, ts, arrival_ms, pcm) in enumerate(frames):
-            flags = (HAS_CHUNK if chunk is not None else 0) | (HAS_TS if ts is not None else 0)
-            index[i] = (chunk or 0, ts or 0, arrival_ms, offset, pcm.size, flags)
-            offset += pcm.size
-        blob = b"".join(np.ascontiguousarray(p, dtype="<i2").tobytes() for *_, p in frames)
+    def append(self, batches: list[tuple[list[int | None], list[int | None], int, list[int],
+                                         npt.NDArray[np.int16]]]) -> None:
+        """Write batches of frames: their samples to .pcm, one index record each to .idx."""
+        chunks = [c for b in batches for c in b[0]]
+        stamps = [t for b in batches for t in b[1]]
+        arrivals = [b[2] for b in batches for _ in b[3]]
+        n = np.fromiter((x for b in batches for x in b[3]), dtype=np.int64, count=len(chunks))
+        idx = np.zeros(n.size, dtype=INDEX_DTYPE)
+        idx["n"] = n
+        idx["offset"] = self.samples + np.cumsum(n) - n
+        idx["arrival_ms"] = arrivals
+        idx["chunk"] = [c or 0 for c in chunks]
+        idx["ts"] = [t or 0 for t in stamps]
+        idx["flags"] = ([HAS_CHUNK if c is not None else 0 for c in chunks]
+                        + np.array([HAS_TS if t is not None else 0 for t in stamps]))
+        pcm = b"".join(np.ascontiguousarray(b[4], dtype="<i2").tobytes() for b in batches)
+        # PCM first: an index record never points past the samples on disk.
         with self.pcm_path.open("ab") as f:
-            f.write(blob)
+            f.write(pcm)
         with self.idx_path.open("ab") as f:
-            f.write(index.tobytes())
-        self.samples = offset
+            f.write(idx.tobytes())
+        self.samples += int(n.sum())
 
 
 def load_track(data_dir: Path, relative: str

@@ -35,7 +35,8 @@ __all__ = ["StoreWriter", "recover_interrupted"]
 
 log = logging.getLogger(__name__)
 _STOP = object()
-Frame = tuple[str, int | None, int | None, int, npt.NDArray[np.int16]]
+# chunks, timestamps, arrival ms, sizes, pcm: consecutive frames of one track
+Batch = tuple[list[int | None], list[int | None], int, list[int], npt.NDArray[np.int16]]
 
 
 def recover_interrupted(conn: sqlite3.Connection, now: float | None = None) -> int:
@@ -54,9 +55,15 @@ def recover_interrupted(conn: sqlite3.Connection, now: float | None = None) -> i
     return cur.rowcount
 
 
+def _urgent(item: Any) -> bool:
+    """Items someone waits on: write them without gathering more."""
+    return item is _STOP or isinstance(item, (threading.Event, CallStarted, CallEnded,
+                                              StreamClosed))
+
+
 class StoreWriter:
     def __init__(self, data_dir: str | Path, *, record: bool = False,
-                 batch_seconds: float = 0.1) -> None:
+                 batch_seconds: float = 0.25) -> None:
         self.data_dir = Path(data_dir)
         self.record = record
         self.batch_seconds = batch_seconds
@@ -77,10 +84,10 @@ class StoreWriter:
     def on_event(self, event: CallEvent) -> None:
         self._queue.put(event)
 
-    def frame(self, track_key: str, chunk: int | None, timestamp: int | None,
-              arrival_ms: int, pcm: npt.NDArray[np.int16]) -> None:
+    def frames(self, track_key: str, chunks: list[int | None], timestamps: list[int | None],
+               arrival_ms: int, sizes: list[int], pcm: npt.NDArray[np.int16]) -> None:
         if self.record:
-            self._queue.put((track_key, chunk, timestamp, arrival_ms, pcm))
+            self._queue.put((track_key, chunks, timestamps, arrival_ms, sizes, pcm))
 
     def close(self, timeout: float = 10.0) -> None:
         self._queue.put(_STOP)
@@ -104,20 +111,27 @@ class StoreWriter:
                     self._commit([])
                 continue
             batch = [first]
-            deadline = time.monotonic() + self.batch_seconds
-            while len(batch) < 20000 and time.monotonic() < deadline:
+            if not _urgent(first):
+                # Gather for a moment: a few large writes cost less than many small ones.
+                end = time.monotonic() + self.batch_seconds
+                while (left := end - time.monotonic()) > 0:
+                    try:
+                        item = self._queue.get(timeout=left)
+                    except queue.Empty:
+                        break
+                    batch.append(item)
+                    if _urgent(item) or len(batch) >= 50000:
+                        break
+            while True:
                 try:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
-                    if any(isinstance(b, (StreamClosed, CallEnded, threading.Event))
-                           or b is _STOP for b in batch):
-                        break
-                    time.sleep(0.01)
+                    break
             stop = self._process(batch)
         self._conn.close()
 
     def _process(self, batch: list[Any]) -> bool:
-        frames: dict[str, list[tuple[int | None, int | None, int, npt.NDArray[np.int16]]]] = {}
+        frames: dict[str, list[Batch]] = {}
         events: list[CallEvent] = []
         waiters: list[threading.Event] = []
         stop = False
@@ -154,7 +168,7 @@ class StoreWriter:
                 self._tracks[key] = files
             try:
                 files.append(items)
-                self.frames_written += len(items)
+                self.frames_written += sum(len(b[3]) for b in items)
             except OSError as exc:
                 self._failed_tracks.add(key)
                 msg = f"recording of {key} stopped: {exc}"

@@ -36,10 +36,14 @@ class Clock:
 
 class Rec:
     def __init__(self) -> None:
-        self.frames: list[tuple[str, int | None, np.ndarray]] = []
+        self.got: list[tuple[str, int | None, np.ndarray]] = []
 
-    def frame(self, key, chunk, ts, arrival_ms, pcm) -> None:  # type: ignore[no-untyped-def]
-        self.frames.append((key, chunk, pcm.copy()))
+    def frames(self, key, chunks, stamps, arrival_ms, sizes, pcm) -> None:  # type: ignore[no-untyped-def]
+        assert sum(sizes) == pcm.size
+        start = 0
+        for chunk, n in zip(chunks, sizes, strict=True):
+            self.got.append((key, chunk, pcm[start : start + n].copy()))
+            start += n
 
 
 def start(stream_id: str, call_key: str, params: dict[str, str] | None = None,
@@ -112,7 +116,7 @@ def test_media_reordered_into_ring_and_recorder(world) -> None:  # type: ignore[
     expected = ulaw_decode(ulaw_encode(sig))
     assert track.position == sig.size
     assert np.array_equal(track.ring.latest(sig.size), expected)
-    assert [c for _, c, _ in rec.frames] == list(range(1, 11))
+    assert [c for _, c, _ in rec.got] == list(range(1, 11))
     opened = [e for e in events if isinstance(e, TrackOpened)]
     assert opened[0].role is Role.CUSTOMER
 
@@ -132,7 +136,7 @@ def test_lost_frames_become_silence(world) -> None:  # type: ignore[no-untyped-d
     assert not out[640:960].any()
     assert np.abs(out[:640]).max() > 5000
     assert reg.counters.missing_frames == 2
-    closed = [e for e in world[1] if isinstance(e, StreamClosed)][0]
+    closed = next(e for e in world[1] if isinstance(e, StreamClosed))
     assert closed.dropped == 2
     assert closed.audio_s == pytest.approx(0.24)
 
@@ -148,14 +152,14 @@ def test_duplicates_and_late_frames_are_counted_not_played(world) -> None:  # ty
     assert reg.counters.duplicate_frames == 2  # 2 twice; 3 again after release
     assert reg.counters.late_frames == 1  # 5 came after its slot was given up
     # The late frame still reaches the recording, where export places it by chunk.
-    assert sorted(c for _, c, _ in rec.frames) == list(range(1, 11))
+    assert sorted(c for _, c, _ in rec.got) == list(range(1, 11))
 
 
 def test_unsupported_codec_is_reported_and_nothing_crashes(world) -> None:  # type: ignore[no-untyped-def]
     reg, events, _, _ = world
     s = reg.open_stream(start("s1", "call-4", enc="SPEEX", rate=8000))
     assert s.decoder is None
-    opened = [e for e in events if isinstance(e, StreamOpened)][0]
+    opened = next(e for e in events if isinstance(e, StreamOpened))
     assert opened.codec_error and "SPEEX" in opened.codec_error
     for i in range(5):
         reg.on_media(s, MediaEvent("s1", TrackName.INBOUND, b"\x00" * 20, i + 1))
@@ -171,13 +175,13 @@ def test_dtmf_position_follows_audio(world) -> None:  # type: ignore[no-untyped-
     for i in range(100):
         reg.on_media(s, MediaEvent("s1", TrackName.INBOUND, frames[i], i + 1))
     reg.on_dtmf(s, Dtmf("s1", "7"))
-    d = [e for e in events if type(e).__name__ == "DtmfReceived"][0]
+    d = next(e for e in events if type(e).__name__ == "DtmfReceived")
     assert d.digit == "7"
     assert d.at_s == pytest.approx(2.0, abs=0.001)
 
 
 def test_call_can_come_back_after_it_ended(world) -> None:  # type: ignore[no-untyped-def]
-    reg, events, clock, _ = world
+    reg, _events, clock, _ = world
     a = reg.open_stream(start("s1", "call-6"))
     reg.close_stream(a, "closed")
     clock.t += 3

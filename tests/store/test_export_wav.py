@@ -12,7 +12,7 @@ from helpers import pcmu_frames, telnyx_media, telnyx_start, telnyx_stop, tone, 
 from websockets.asyncio.client import connect
 
 from console.audio.codecs import alaw_decode, alaw_encode, resample, ulaw_decode, ulaw_encode
-from console.sim.client import SimOptions, play_call, plan_calls
+from console.sim.client import SimOptions, plan_calls, play_call
 from console.sim.dialogues import load_dialogues
 from console.store.db import connect as db_connect
 from console.store.db import db_path

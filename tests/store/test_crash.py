@@ -1,0 +1,63 @@
+"""kill -9 in the middle of a call: the database stays valid, the call is marked interrupted
+on the next start, and the audio that reached the disk still exports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from console.audio.wav import read_wav
+
+CLI = [sys.executable, "-m", "console"]
+
+
+def _serve(data: str) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen([*CLI, "serve", "--port", "0", "--data-dir", data, "--no-auth",
+                             "--record"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None
+    url = ""
+    for line in proc.stdout:
+        if "listening on" in line:
+            url = line.split()[-1]
+        if line.strip().startswith("Data:"):
+            return proc, url
+    raise AssertionError(proc.stderr.read() if proc.stderr else "serve died")
+
+
+def test_kill_9_mid_call(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    proc, url = _serve(data)
+    sim = subprocess.Popen([*CLI, "simulate", "--url", url, "--duration", "20",
+                            "--dialogue", "angry-double-charge"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3.0)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    _, sim_err = sim.communicate(timeout=30)
+    assert sim.returncode == 1 and "closed" in sim_err  # the provider saw the socket drop
+
+    db = Path(data) / "coach-console.db"
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+
+    proc2, _ = _serve(data)  # the restart finds the call still open
+    proc2.send_signal(signal.SIGTERM)
+    proc2.communicate(timeout=20)
+    calls = json.loads(subprocess.run([*CLI, "calls", "--data-dir", data, "--json"],
+                                      capture_output=True, text=True, check=True).stdout)
+    assert len(calls) == 1
+    assert calls[0]["state"] == "interrupted" and calls[0]["ended_at"] is not None
+    wav = tmp_path / "c.wav"
+    subprocess.run([*CLI, "export", calls[0]["id"], "--data-dir", data, "--format", "wav",
+                    "-o", str(wav)], check=True, capture_output=True)
+    stereo, rate = read_wav(wav)
+    seconds = stereo.shape[0] / rate
+    assert 2.0 <= seconds <= 3.5, seconds  # written up to the last batch before the kill

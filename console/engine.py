@@ -60,6 +60,7 @@ class Engine:
         self.data_dir = settings.data_path()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._lock_file = self._lock_data_dir()
+        self._raise_file_limit()
         self.store = StoreWriter(self.data_dir, record=settings.record)
         self.bus.subscribe(self.store.on_event)
         self.registry = CallRegistry(
@@ -81,6 +82,19 @@ class Engine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self._messages_done = 0
+
+    @staticmethod
+    def _raise_file_limit() -> None:
+        # Each recorded track keeps two files open; desktops often start with 1024.
+        try:
+            import resource
+
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            want = min(hard, 65536) if hard != resource.RLIM_INFINITY else 65536
+            if soft < want:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        except (ImportError, ValueError, OSError):
+            pass
 
     def _lock_data_dir(self) -> Any:
         path = self.data_dir / "engine.lock"

@@ -286,6 +286,9 @@ class CallRegistry:
             self.counters.undecodable_frames += len(items)
             return
         bps = getattr(decoder, "bytes_per_sample", 0)  # table codecs decode a batch at once
+        if bps and not any(item[2] for item in items):
+            self._play_run(track, decoder, bps, items, arrival_ms)
+            return
         ring = track.ring
         chunks: list[int | None] = []
         stamps: list[int | None] = []
@@ -334,6 +337,31 @@ class CallRegistry:
             kept = [(c, t, n) for c, t, n in zip(chunks, stamps, sizes, strict=True) if n]
             self.recorder.frames(track.key, [k[0] for k in kept], [k[1] for k in kept],
                                  arrival_ms, [k[2] for k in kept], pcm_all)
+
+    def _play_run(self, track: TrackState, decoder: Decoder, bps: int,
+                  items: list[tuple[int | None, tuple[bytes, int | None], int]],
+                  arrival_ms: int) -> None:
+        """The common case, kept lean: consecutive frames of a table codec, none lost."""
+        if len(items) == 1:
+            key, (payload, timestamp), _ = items[0]
+            pcm = decoder.decode(payload)
+            chunks, stamps, sizes = [key], [timestamp], [pcm.size]
+        else:
+            pcm = decoder.decode(b"".join([item[1][0] for item in items]))
+            chunks = [item[0] for item in items]
+            stamps = [item[1][1] for item in items]
+            sizes = [len(item[1][0]) // bps for item in items]
+            sizes[-1] = max(0, sizes[-1] + pcm.size - sum(sizes))
+        n = pcm.size
+        if not n:
+            return
+        track.ring.write(pcm)
+        track.position += n
+        track.frames += len(items)
+        if not track.frame_samples:
+            track.frame_samples = sizes[0] or n
+        if self.recorder is not None:
+            self.recorder.frames(track.key, chunks, stamps, arrival_ms, sizes, pcm)
 
     def _keep_late(self, track: TrackState, chunk: int | None, timestamp: int | None,
                    payload: bytes) -> None:

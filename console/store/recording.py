@@ -7,6 +7,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -38,18 +39,28 @@ def track_paths(call_id: str, track_key: str) -> str:
 
 @dataclass
 class TrackFiles:
-    """Append-only writer for one track, owned by the store writer thread."""
+    """Append-only writer for one track, owned by the store writer thread. The files stay
+    open while the stream lives; writes are unbuffered so a crash of the app (not of the
+    machine) loses nothing that was written."""
 
     pcm_path: Path
     idx_path: Path
     samples: int = 0
+    _pcm: BinaryIO | None = None
+    _idx: BinaryIO | None = None
 
     @classmethod
     def open(cls, base: Path) -> TrackFiles:
         base.parent.mkdir(parents=True, exist_ok=True)
         pcm, idx = base.with_suffix(".pcm"), base.with_suffix(".idx")
         samples = pcm.stat().st_size // 2 if pcm.exists() else 0
-        return cls(pcm, idx, samples)
+        return cls(pcm, idx, samples, pcm.open("ab", buffering=0), idx.open("ab", buffering=0))
+
+    def close(self) -> None:
+        for f in (self._pcm, self._idx):
+            if f is not None:
+                f.close()
+        self._pcm = self._idx = None
 
     def append(self, batches: list[tuple[list[int | None], list[int | None], int, list[int],
                                          npt.NDArray[np.int16]]]) -> None:
@@ -68,11 +79,20 @@ class TrackFiles:
                         + np.array([HAS_TS if t is not None else 0 for t in stamps]))
         pcm = b"".join(np.ascontiguousarray(b[4], dtype="<i2").tobytes() for b in batches)
         # PCM first: an index record never points past the samples on disk.
-        with self.pcm_path.open("ab") as f:
-            f.write(pcm)
-        with self.idx_path.open("ab") as f:
-            f.write(idx.tobytes())
+        if self._pcm is None or self._idx is None:
+            raise OSError(f"recording {self.pcm_path.name} is closed")
+        _write_all(self._pcm, pcm)
+        _write_all(self._idx, idx.tobytes())
         self.samples += int(n.sum())
+
+
+def _write_all(f: BinaryIO, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = f.write(view)
+        if not written:
+            raise OSError("short write")
+        view = view[written:]
 
 
 def load_track(data_dir: Path, relative: str

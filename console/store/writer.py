@@ -56,14 +56,13 @@ def recover_interrupted(conn: sqlite3.Connection, now: float | None = None) -> i
 
 
 def _urgent(item: Any) -> bool:
-    """Items someone waits on: write them without gathering more."""
-    return item is _STOP or isinstance(item, (threading.Event, CallStarted, CallEnded,
-                                              StreamClosed))
+    """Events someone may be waiting to read back: written without waiting for the batch."""
+    return isinstance(item, (CallStarted, CallEnded, StreamClosed))
 
 
 class StoreWriter:
     def __init__(self, data_dir: str | Path, *, record: bool = False,
-                 batch_seconds: float = 0.25) -> None:
+                 batch_seconds: float = 0.5) -> None:
         self.data_dir = Path(data_dir)
         self.record = record
         self.batch_seconds = batch_seconds
@@ -76,6 +75,7 @@ class StoreWriter:
         self._pending_sql: list[CallEvent] = []
         self.errors: list[str] = []
         self.frames_written = 0
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._thread.start()
 
@@ -83,6 +83,8 @@ class StoreWriter:
 
     def on_event(self, event: CallEvent) -> None:
         self._queue.put(event)
+        if _urgent(event):
+            self._wake.set()
 
     def frames(self, track_key: str, chunks: list[int | None], timestamps: list[int | None],
                arrival_ms: int, sizes: list[int], pcm: npt.NDArray[np.int16]) -> None:
@@ -91,43 +93,37 @@ class StoreWriter:
 
     def close(self, timeout: float = 10.0) -> None:
         self._queue.put(_STOP)
+        self._wake.set()
         self._thread.join(timeout)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything queued so far is on disk."""
         done = threading.Event()
         self._queue.put(done)
+        self._wake.set()
         return done.wait(timeout)
 
     # --- the writer thread ------------------------------------------------------------------
 
     def _run(self) -> None:
+        # Sleep between batches instead of blocking on the queue: a blocked get would be
+        # woken by every frame the engine puts, thousands of times a second.
         stop = False
         while not stop:
-            try:
-                first = self._queue.get(timeout=0.5)
-            except queue.Empty:
-                if self._pending_sql:
-                    self._commit([])
-                continue
-            batch = [first]
-            if not _urgent(first):
-                # Gather for a moment: a few large writes cost less than many small ones.
-                end = time.monotonic() + self.batch_seconds
-                while (left := end - time.monotonic()) > 0:
-                    try:
-                        item = self._queue.get(timeout=left)
-                    except queue.Empty:
-                        break
-                    batch.append(item)
-                    if _urgent(item) or len(batch) >= 50000:
-                        break
+            self._wake.wait(self.batch_seconds)
+            self._wake.clear()
+            batch: list[Any] = []
             while True:
                 try:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            stop = self._process(batch)
+            if batch:
+                stop = self._process(batch)
+            elif self._pending_sql:
+                self._commit([])
+        for files in self._tracks.values():
+            files.close()
         self._conn.close()
 
     def _process(self, batch: list[Any]) -> bool:
@@ -171,6 +167,7 @@ class StoreWriter:
                 self.frames_written += sum(len(b[3]) for b in items)
             except OSError as exc:
                 self._failed_tracks.add(key)
+                files.close()
                 msg = f"recording of {key} stopped: {exc}"
                 self.errors.append(msg)
                 log.error(msg)
@@ -234,7 +231,7 @@ class StoreWriter:
             )
             prefix = ev.stream_id + "/"
             for key in [k for k in self._tracks if k.startswith(prefix)]:
-                del self._tracks[key]
+                self._tracks.pop(key).close()
         elif isinstance(ev, CallEnded):
             c.execute("UPDATE calls SET ended_at = ?, state = ? WHERE id = ?",
                       (ev.ended_at, ev.state, ev.call_id))

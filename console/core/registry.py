@@ -40,7 +40,7 @@ from console.core.events import (
 )
 from console.core.roles import LegInfo, RoleRules
 
-__all__ = ["CallRegistry", "CallState", "Recorder", "StreamState", "TrackState"]
+__all__ = ["CallRegistry", "CallState", "Recorder", "StreamState", "TrackState", "call_key"]
 
 log = logging.getLogger(__name__)
 Pcm = npt.NDArray[np.int16]
@@ -127,6 +127,20 @@ class Counters:
     provider_errors: int = 0
 
 
+_GROUP_PARAMS = ("coach_call", "call_session_id")
+
+
+def call_key(start: Started) -> str:
+    """Which call a stream belongs to: the provider's own key (Telnyx call_session_id,
+    Twilio callSid) unless a custom parameter names the call, which joins legs that the
+    provider gives different ids (e.g. Twilio conference participants)."""
+    params = {k.strip().lower(): v.strip() for k, v in start.custom_parameters.items()}
+    for name in _GROUP_PARAMS:
+        if params.get(name):
+            return params[name]
+    return start.call_key
+
+
 class CallRegistry:
     def __init__(
         self,
@@ -160,11 +174,11 @@ class CallRegistry:
     def open_stream(self, start: Started, sender: Callable[[str], None] | None = None
                     ) -> StreamState:
         now = self.clock()
-        call = self.calls.get(start.call_key)
+        key = call_key(start)
+        call = self.calls.get(key)
         if call is None or call.state != "active":
             if call is None:
-                call = CallState(start.call_key, start.provider, start.from_number,
-                                 start.to_number, now)
+                call = CallState(key, start.provider, start.from_number, start.to_number, now)
                 self.calls[call.id] = call
             else:  # the same call comes back (a reconnect or a new leg after the last ended)
                 call.state, call.ended_at = "active", None

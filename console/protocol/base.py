@@ -6,17 +6,29 @@ import binascii
 import re
 from typing import Any
 
-from console.core.events import MediaFormat, TrackName
+from console.core.events import (
+    Dtmf,
+    Mark,
+    Media,
+    MediaFormat,
+    ProviderError,
+    Stopped,
+    StreamEvent,
+    TrackName,
+)
 
 __all__ = [
     "FrameError",
     "as_int",
     "as_str",
     "b64decode",
+    "custom_parameters",
     "media_body",
     "normalise_format",
     "opt_str",
+    "parse_common",
     "require_dict",
+    "start_tracks",
     "track_name",
 ]
 
@@ -125,6 +137,60 @@ def media_body(media: Any) -> tuple[TrackName, int | None, int | None, bytes]:
 
 
 _INBOUND = TrackName.INBOUND
+
+
+def parse_common(event: str, msg: dict[str, Any], stream_id: str | None,
+                 seq: int | None) -> StreamEvent:
+    """The frames Telnyx and Twilio shape alike: media, dtmf, mark, stop and error.
+
+    Errors may sit under "payload" (current Telnyx docs) or "error" (older ones), with a
+    numeric or string code."""
+    if event == "media":
+        track, chunk, timestamp, payload = media_body(msg.get("media"))
+        return Media(stream_id, track, payload, chunk, timestamp, seq)
+    if event == "dtmf":
+        dtmf = require_dict(msg.get("dtmf"), "dtmf")
+        dtmf_track = dtmf.get("track")
+        return Dtmf(
+            stream_id,
+            as_str(dtmf.get("digit"), "dtmf.digit"),
+            opt_str(msg.get("occurred_at"), "occurred_at"),
+            track_name(dtmf_track, "dtmf.track") if dtmf_track is not None else None,
+            seq,
+        )
+    if event == "mark":
+        mark = require_dict(msg.get("mark"), "mark")
+        return Mark(stream_id, as_str(mark.get("name"), "mark.name"), seq)
+    if event == "stop":
+        return Stopped(stream_id, seq)
+    if event == "error":
+        body = next((b for b in (msg.get("payload"), msg.get("error")) if isinstance(b, dict)),
+                    {})
+        try:
+            code = as_int(body.get("code"), "error.code")
+        except FrameError:
+            code = None
+        title = body.get("title") or body.get("message") or "error"
+        return ProviderError(stream_id, code, str(title), str(body.get("detail") or ""))
+    raise FrameError("unknown_event", f"unknown event {event!r:.40}")
+
+
+def custom_parameters(raw: Any) -> dict[str, str]:
+    """{name: value} as the start frame carries them; the REST [{name, value}] list too."""
+    if isinstance(raw, dict):
+        return {str(k): "" if v is None else str(v) for k, v in raw.items()}
+    params: dict[str, str] = {}
+    if isinstance(raw, list):
+        for item in raw:
+            if isinstance(item, dict) and "name" in item:
+                params[str(item["name"])] = str(item.get("value", ""))
+    return params
+
+
+def start_tracks(raw: Any) -> tuple[TrackName, ...]:
+    if isinstance(raw, list):
+        return tuple(track_name(t, "start.tracks") for t in raw)
+    return ()
 
 # Encoding names as providers write them, to the console's canonical names.
 _ENCODINGS = {

@@ -9,28 +9,22 @@ from typing import Any
 from console.core.events import (
     Command,
     Connected,
-    Dtmf,
-    Mark,
-    Media,
     Provider,
-    ProviderError,
     SendClear,
     SendMark,
     SendMedia,
     Started,
-    Stopped,
     StreamEvent,
-    TrackName,
 )
 from console.protocol.base import (
     FrameError,
     as_int,
-    as_str,
-    media_body,
+    custom_parameters,
     normalise_format,
     opt_str,
+    parse_common,
     require_dict,
-    track_name,
+    start_tracks,
 )
 
 __all__ = ["encode_command", "looks_like", "parse"]
@@ -52,9 +46,6 @@ def parse(msg: dict[str, Any]) -> StreamEvent:
         raise FrameError("missing_field", "frame has no event name")
     stream_id = opt_str(msg.get("stream_id"), "stream_id")
     seq = as_int(msg.get("sequence_number"), "sequence_number")
-    if event == "media":
-        track, chunk, timestamp, payload = media_body(msg.get("media"))
-        return Media(stream_id, track, payload, chunk, timestamp, seq)
     if event == "start":
         return _start(msg, stream_id, seq)
     if event == "connected":
@@ -63,40 +54,12 @@ def parse(msg: dict[str, Any]) -> StreamEvent:
         if isinstance(inner, dict):
             token = opt_str(inner.get(AUTH_HEADER), "connected token")
         return Connected(Provider.TELNYX, opt_str(msg.get("version"), "version"), token)
-    if event == "dtmf":
-        dtmf = require_dict(msg.get("dtmf"), "dtmf")
-        digit = as_str(dtmf.get("digit"), "dtmf.digit")
-        dtmf_track = dtmf.get("track")
-        return Dtmf(
-            stream_id,
-            digit,
-            opt_str(msg.get("occurred_at"), "occurred_at"),
-            track_name(dtmf_track, "dtmf.track") if dtmf_track is not None else None,
-            seq,
-        )
-    if event == "mark":
-        mark = require_dict(msg.get("mark"), "mark")
-        return Mark(stream_id, as_str(mark.get("name"), "mark.name"), seq)
-    if event == "stop":
-        return Stopped(stream_id, seq)
-    if event == "error":
-        # Current docs put the error under "payload", older ones under "error".
-        body = msg.get("payload")
-        if not isinstance(body, dict):
-            body = msg.get("error")
-        body = require_dict(body if body is not None else {}, "error")
-        code_raw = body.get("code")
-        try:
-            code = as_int(code_raw, "error.code")
-        except FrameError:
-            code = None
-        return ProviderError(
-            stream_id,
-            code,
-            str(body.get("title") or "error"),
-            str(body.get("detail") or ""),
-        )
-    raise FrameError("unknown_event", f"unknown Telnyx event {event!r:.40}")
+    try:
+        return parse_common(event, msg, stream_id, seq)
+    except FrameError as exc:
+        if exc.kind == "unknown_event":
+            raise FrameError("unknown_event", f"unknown Telnyx event {event!r:.40}") from None
+        raise
 
 
 def _start(msg: dict[str, Any], stream_id: str | None, seq: int | None) -> Started:
@@ -114,27 +77,15 @@ def _start(msg: dict[str, Any], stream_id: str | None, seq: int | None) -> Start
     )
     call_control_id = opt_str(start.get("call_control_id"), "start.call_control_id")
     session = opt_str(start.get("call_session_id"), "start.call_session_id")
-    params_raw = start.get("custom_parameters")
-    params: dict[str, str] = {}
-    if isinstance(params_raw, dict):
-        params = {str(k): "" if v is None else str(v) for k, v in params_raw.items()}
-    elif isinstance(params_raw, list):
-        # The REST request's [{name, value}] shape, in case it is passed through as is.
-        for item in params_raw:
-            if isinstance(item, dict) and "name" in item:
-                params[str(item["name"])] = str(item.get("value", ""))
+    params = custom_parameters(start.get("custom_parameters"))
     tags_raw = start.get("tags")
     tags = tuple(str(t) for t in tags_raw) if isinstance(tags_raw, list) else ()
-    tracks_raw = start.get("tracks")
-    tracks: tuple[TrackName, ...] = ()
-    if isinstance(tracks_raw, list):
-        tracks = tuple(track_name(t, "start.tracks") for t in tracks_raw)
     return Started(
         provider=Provider.TELNYX,
         stream_id=stream_id,
         call_key=session or call_control_id or stream_id,
         media_format=fmt,
-        tracks=tracks,
+        tracks=start_tracks(start.get("tracks")),
         call_control_id=call_control_id,
         account_id=opt_str(start.get("user_id"), "start.user_id"),
         from_number=opt_str(start.get("from"), "start.from"),

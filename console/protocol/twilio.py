@@ -11,28 +11,22 @@ from typing import Any
 from console.core.events import (
     Command,
     Connected,
-    Dtmf,
-    Mark,
-    Media,
     Provider,
-    ProviderError,
     SendClear,
     SendMark,
     SendMedia,
     Started,
-    Stopped,
     StreamEvent,
-    TrackName,
 )
 from console.protocol.base import (
     FrameError,
     as_int,
-    as_str,
-    media_body,
+    custom_parameters,
     normalise_format,
     opt_str,
+    parse_common,
     require_dict,
-    track_name,
+    start_tracks,
 )
 
 __all__ = ["encode_command", "looks_like", "parse", "signature", "signature_matches"]
@@ -55,42 +49,16 @@ def parse(msg: dict[str, Any]) -> StreamEvent:
         raise FrameError("missing_field", "frame has no event name")
     stream_id = opt_str(msg.get("streamSid"), "streamSid")
     seq = as_int(msg.get("sequenceNumber"), "sequenceNumber")
-    if event == "media":
-        track, chunk, timestamp, payload = media_body(msg.get("media"))
-        return Media(stream_id, track, payload, chunk, timestamp, seq)
     if event == "start":
         return _start(msg, stream_id, seq)
     if event == "connected":
         return Connected(Provider.TWILIO, opt_str(msg.get("version"), "version"))
-    if event == "dtmf":
-        dtmf = require_dict(msg.get("dtmf"), "dtmf")
-        dtmf_track = dtmf.get("track")
-        return Dtmf(
-            stream_id,
-            as_str(dtmf.get("digit"), "dtmf.digit"),
-            None,
-            track_name(dtmf_track, "dtmf.track") if dtmf_track is not None else None,
-            seq,
-        )
-    if event == "mark":
-        mark = require_dict(msg.get("mark"), "mark")
-        return Mark(stream_id, as_str(mark.get("name"), "mark.name"), seq)
-    if event == "stop":
-        return Stopped(stream_id, seq)
-    if event == "error":
-        body = msg.get("error")
-        if not isinstance(body, dict):
-            alt = msg.get("payload")
-            body = alt if isinstance(alt, dict) else {}
-        try:
-            code = as_int(body.get("code"), "error.code")
-        except FrameError:
-            code = None
-        return ProviderError(
-            stream_id, code, str(body.get("title") or body.get("message") or "error"),
-            str(body.get("detail") or ""),
-        )
-    raise FrameError("unknown_event", f"unknown Twilio event {event!r:.40}")
+    try:
+        return parse_common(event, msg, stream_id, seq)
+    except FrameError as exc:
+        if exc.kind == "unknown_event":
+            raise FrameError("unknown_event", f"unknown Twilio event {event!r:.40}") from None
+        raise
 
 
 def _start(msg: dict[str, Any], stream_id: str | None, seq: int | None) -> Started:
@@ -107,20 +75,13 @@ def _start(msg: dict[str, Any], stream_id: str | None, seq: int | None) -> Start
         fmt_obj.get("channels", 1),
     )
     call_sid = opt_str(start.get("callSid"), "start.callSid")
-    params_raw = start.get("customParameters")
-    params: dict[str, str] = {}
-    if isinstance(params_raw, dict):
-        params = {str(k): "" if v is None else str(v) for k, v in params_raw.items()}
-    tracks_raw = start.get("tracks")
-    tracks: tuple[TrackName, ...] = ()
-    if isinstance(tracks_raw, list):
-        tracks = tuple(track_name(t, "start.tracks") for t in tracks_raw)
+    params = custom_parameters(start.get("customParameters"))
     return Started(
         provider=Provider.TWILIO,
         stream_id=stream_id,
         call_key=call_sid or stream_id,
         media_format=fmt,
-        tracks=tracks,
+        tracks=start_tracks(start.get("tracks")),
         call_control_id=call_sid,
         account_id=opt_str(start.get("accountSid"), "start.accountSid"),
         # Twilio's start frame carries no numbers; <Parameter> values may.

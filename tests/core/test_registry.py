@@ -199,3 +199,12 @@ def test_forget_ended_keeps_the_newest(world) -> None:  # type: ignore[no-untype
         reg.close_stream(reg.open_stream(start(f"s{i}", f"c{i}")), "stop")
     reg.forget_ended(keep=2)
     assert sorted(reg.calls) == ["c3", "c4"]
+
+
+def test_custom_parameter_joins_legs_with_different_call_ids(world) -> None:  # type: ignore[no-untyped-def]
+    reg, _, _, _ = world
+    a = reg.open_stream(start("MZ1", "CA-customer", {"leg": "customer", "coach_call": "conf-7"}))
+    b = reg.open_stream(start("MZ2", "CA-agent", {"leg": "agent", "Call_Session_Id": "conf-7"}))
+    c = reg.open_stream(start("MZ3", "CA-other"))
+    assert a.call_id == b.call_id == "conf-7"
+    assert c.call_id == "CA-other"

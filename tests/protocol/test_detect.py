@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import shared_dir
 
 from console.core.events import (
     Connected,
@@ -25,13 +26,7 @@ from console.protocol.detect import ADAPTERS, FrameDecoder, load_frame
 
 
 def _fixtures_root() -> Path:
-    """The shared fixture folder: walk up from this file to a sibling `shared/protocols`."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "shared" / "protocols" / "fixtures"
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(f"no shared/protocols/fixtures above {here}")
+    return shared_dir() / "protocols" / "fixtures"
 
 
 ROOT = _fixtures_root()

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import shared_dir
 
 from console.audio.codecs import ulaw_decode
 from console.core.events import (
@@ -36,13 +37,7 @@ ACCOUNT_SID = "AC00000000000000000000000000000001"
 
 
 def _fixtures_root() -> Path:
-    """The shared fixture folder: walk up from this file to a sibling `shared/protocols`."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "shared" / "protocols" / "fixtures"
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(f"no shared/protocols/fixtures above {here}")
+    return shared_dir() / "protocols" / "fixtures"
 
 
 FIXTURES = _fixtures_root() / "twilio"

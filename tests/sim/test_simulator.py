@@ -11,7 +11,7 @@ from conftest import running_engine
 from helpers import wait_for
 
 from console.core.events import MarkReceived, SendClear, SendMark, SendMedia
-from console.sim.client import SimOptions, _schedule, play_call, plan_calls
+from console.sim.client import SimOptions, _schedule, plan_calls, play_call
 from console.sim.dialogues import load_dialogues
 
 

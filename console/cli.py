@@ -262,11 +262,23 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
-    # The console window is its own issue; until it lands, the same engine runs headless.
-    print("coach-console: the console window is not built yet; running the engine headless "
-          "(`coach-console serve`).", file=sys.stderr)
-    args.record = None
-    return cmd_serve(args)
+    from console.config import ConfigError
+
+    try:
+        settings = _settings(args)
+    except ConfigError as exc:
+        raise SystemExit(f"coach-console: {exc}") from None
+    try:
+        from console.ui.app import run_gui
+    except ImportError as exc:
+        raise SystemExit(f"coach-console: the desktop window needs Qt, which did not load "
+                         f"({exc}); `coach-console serve` runs without a window") from None
+    from console.engine import DataDirLocked
+
+    try:
+        return run_gui(settings, demo=args.demo)
+    except DataDirLocked as exc:
+        raise SystemExit(f"coach-console: {exc}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

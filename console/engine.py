@@ -205,6 +205,7 @@ class Engine:
         seen: dict[StreamSession, tuple[int, float]] = {}
         while True:
             await asyncio.sleep(min(1.0, limit / 4))
+            self.registry.forget_ended()
             now = time.monotonic()
             for session, conn in list(self._connections.items()):
                 count, since = seen.get(session, (-1, now))
@@ -232,10 +233,13 @@ class Engine:
         return True
 
     def stats(self) -> EngineStats:
+        # Called from the UI thread too: copy containers in one C-level step before walking.
         c = self.registry.counters
+        sessions = list(self.sessions)
+        calls = list(self.registry.calls.values())
         return EngineStats(
-            streams=len(self.sessions),
-            calls=len(self.registry.active_calls()),
+            streams=len(sessions),
+            calls=sum(1 for call in calls if call.state == "active"),
             media_frames=c.media_frames,
             missing_frames=c.missing_frames,
             late_frames=c.late_frames,
@@ -244,7 +248,7 @@ class Engine:
             bad_by_kind=dict(c.bad_by_kind),
             rejected_handshakes=self.rejected_handshakes,
             store_errors=len(self.store.errors),
-            messages=self._messages_done + sum(s.messages for s in self.sessions),
+            messages=self._messages_done + sum(s.messages for s in sessions),
         )
 
 

@@ -214,6 +214,39 @@ class StreamProblem:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class TranscriptSegment:
+    """A stretch of one speaker's speech as text: partial while still being spoken, then final
+    (the final one replaces the partials with the same `segment_id`)."""
+
+    call_id: str
+    segment_id: str
+    speaker: Role
+    start_s: float
+    end_s: float
+    text: str
+    final: bool
+    sentiment: float | None = None  # -1 .. 1, on final segments
+
+
+@dataclass(frozen=True, slots=True)
+class SentimentSample:
+    call_id: str
+    speaker: Role
+    at_s: float
+    score: float  # smoothed, -1 .. 1
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRaised:
+    call_id: str
+    rule: str
+    speaker: Role | None
+    at_s: float
+    text: str
+    severity: str = "warning"  # "info", "warning" or "critical"
+
+
 CallEvent = (
     CallStarted
     | StreamOpened
@@ -223,4 +256,7 @@ CallEvent = (
     | DtmfReceived
     | MarkReceived
     | StreamProblem
+    | TranscriptSegment
+    | SentimentSample
+    | AlertRaised
 )

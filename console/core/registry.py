@@ -161,6 +161,9 @@ class CallRegistry:
         self.jitter_depth = jitter_depth
         self.l16_byte_order = l16_byte_order
         self.calls: dict[str, CallState] = {}
+        # Track key -> ring buffer: what other threads (UI, audio) read; a single dict read
+        # is safe from another thread where walking `calls` would not be.
+        self.rings: dict[str, RingBuffer] = {}
         self.counters = Counters()
         self._seen_stream_ids: set[str] = set()
         # How a flush gets run after a burst of frames (the engine sets loop.call_soon);
@@ -410,6 +413,7 @@ class CallRegistry:
             stream_opened_at=stream.opened_at,
         )
         stream.tracks[name] = track
+        self.rings[track.key] = track.ring
         self.bus.publish(TrackOpened(stream.call_id, stream.uid, track.key, name, role, rate,
                                      track.opened_at))
         return track
@@ -468,4 +472,6 @@ class CallRegistry:
         ended = sorted((c for c in self.calls.values() if c.state != "active"),
                        key=lambda c: c.ended_at or 0.0)
         for call in ended[: max(0, len(ended) - keep)]:
+            for track in call.tracks():
+                self.rings.pop(track.key, None)
             del self.calls[call.id]

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from console.core.events import (
+    AlertRaised,
     CallEnded,
     CallEvent,
     CallStarted,
@@ -27,6 +28,7 @@ from console.core.events import (
     StreamOpened,
     StreamProblem,
     TrackOpened,
+    TranscriptSegment,
 )
 from console.store.db import connect, db_path
 from console.store.recording import TrackFiles, track_paths
@@ -56,8 +58,11 @@ def recover_interrupted(conn: sqlite3.Connection, now: float | None = None) -> i
 
 
 def _urgent(item: Any) -> bool:
-    """Events someone may be waiting to read back: written without waiting for the batch."""
-    return isinstance(item, (CallStarted, CallEnded, StreamClosed))
+    """Events someone may be waiting to read back: written without waiting for the batch.
+    A final transcript segment is committed as it happens, so a crash cannot lose it."""
+    if isinstance(item, TranscriptSegment):
+        return item.final
+    return isinstance(item, (CallStarted, CallEnded, StreamClosed, AlertRaised))
 
 
 class StoreWriter:
@@ -240,6 +245,19 @@ class StoreWriter:
                 "INSERT INTO dtmf (call_id, stream_uid, digit, at_s, occurred_at, track) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (ev.call_id, ev.stream_id, ev.digit, ev.at_s, ev.occurred_at, ev.track),
+            )
+        elif isinstance(ev, TranscriptSegment):
+            if ev.final:
+                c.execute(
+                    "INSERT INTO segments (call_id, speaker, start_s, end_s, text, sentiment) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (ev.call_id, ev.speaker.value, ev.start_s, ev.end_s, ev.text, ev.sentiment),
+                )
+        elif isinstance(ev, AlertRaised):
+            c.execute(
+                "INSERT INTO alerts (call_id, rule, speaker, at_s, text) VALUES (?, ?, ?, ?, ?)",
+                (ev.call_id, ev.rule, ev.speaker.value if ev.speaker else None, ev.at_s,
+                 ev.text),
             )
         elif isinstance(ev, StreamProblem) and ev.call_id is not None:
             c.execute(

@@ -1,0 +1,52 @@
+"""Demo mode: keeps a few realistic calls going against the console's own engine, mixing
+providers and codecs, each ending and a new one starting a little later."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+
+from console.sim.client import SimOptions, plan_calls, play_call
+from console.sim.dialogues import load_dialogues
+
+__all__ = ["DemoCalls"]
+
+_VARIANTS = [("telnyx", "PCMU"), ("twilio", "PCMU"), ("telnyx", "PCMA"), ("telnyx", "L16")]
+
+
+class DemoCalls:
+    def __init__(self, url: str, token: str, calls: int = 4, seed: int = 7) -> None:
+        self.url = url
+        self.token = token
+        self.calls = calls
+        self.rng = random.Random(seed)
+        self.started = 0
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def run(self) -> None:
+        dialogues = load_dialogues()
+        self._tasks = [asyncio.create_task(self._lane(i, dialogues)) for i in range(self.calls)]
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*self._tasks)
+
+    async def _lane(self, lane: int, dialogues: tuple) -> None:  # type: ignore[type-arg]
+        await asyncio.sleep(lane * 1.2)  # calls arrive one after another, not all at once
+        n = lane
+        while True:
+            provider, codec = _VARIANTS[n % len(_VARIANTS)]
+            d = dialogues[n % len(dialogues)]
+            opts = SimOptions(url=self.url, provider=provider, codec=codec, token=self.token,
+                              dialogue=d.name, seed=self.rng.getrandbits(32),
+                              reorder=0.01)
+            plan = plan_calls(dialogues, opts)[0]
+            self.started += 1
+            result = await play_call(plan, opts)
+            if any(s.error for s in result.streams):
+                await asyncio.sleep(5)  # the engine is not reachable; do not spin
+            await asyncio.sleep(self.rng.uniform(1.5, 4.0))
+            n += self.calls
+
+    def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()

@@ -1,0 +1,138 @@
+"""Starting the desktop console: Qt, the engine on its own thread, the optional demo."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import sys
+from dataclasses import replace
+
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from console import APP_ID, APP_NAME, __version__
+from console.config import Settings, save
+from console.engine import Engine, EngineThread
+from console.sim.demo import DemoCalls
+from console.ui.bridge import EngineBridge
+from console.ui.main_window import MainWindow
+from console.ui.settings_dialog import SettingsDialog
+from console.ui.theme import app_icon, apply_theme
+
+__all__ = ["Console", "run_gui"]
+
+log = logging.getLogger("console.ui")
+
+
+class Console:
+    """Owns the engine thread, the bridge and the demo; the window asks it for changes."""
+
+    def __init__(self, app: QApplication, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.engine_thread: EngineThread | None = None
+        self.demo: DemoCalls | None = None
+        self._demo_future: concurrent.futures.Future[None] | None = None
+        error = self._start_engine(settings)
+        self.bridge = EngineBridge(self.engine)
+        self.window = MainWindow(self.bridge, settings)
+        self.window.engine_error = error
+        self.window.set_endpoint()
+        self.window.demoToggled.connect(self.set_demo)
+        self.window.settingsRequested.connect(self.open_settings)
+        self.window.themeToggled.connect(self.toggle_theme)
+
+    def _start_engine(self, settings: Settings) -> str:
+        self.engine = Engine(settings)
+        self.engine_thread = EngineThread(self.engine)
+        try:
+            self.engine_thread.start()
+        except OSError as exc:
+            self.engine_thread = None
+            return (f"not listening: cannot use {settings.host}:{settings.port} "
+                    f"({exc.strerror or exc}); choose another port in Settings")
+        return ""
+
+    def set_demo(self, on: bool) -> None:
+        loop = self.engine.loop
+        if on and self.demo is None and loop is not None and self.engine.port:
+            self.demo = DemoCalls(self.engine.url, self.settings.token)
+            self._demo_future = asyncio.run_coroutine_threadsafe(self.demo.run(), loop)
+        elif not on and self.demo is not None:
+            demo, self.demo = self.demo, None
+            if loop is not None:
+                loop.call_soon_threadsafe(demo.stop)
+        if self.window.demo_action.isChecked() != (self.demo is not None):
+            self.window.demo_action.setChecked(self.demo is not None)
+
+    def open_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, parent=self.window)
+        if not dialog.exec() or dialog.result_settings is None:
+            return
+        new = dialog.result_settings
+        try:
+            save(replace(new, data_dir=new.data_dir))
+        except OSError as exc:
+            QMessageBox.warning(self.window, APP_NAME, f"Could not save settings: {exc}")
+        if new.theme != self.settings.theme:
+            apply_theme(self.app, new.theme)
+        engine_fields = ("host", "port", "token", "no_auth", "public_url", "twilio_auth_token",
+                         "data_dir", "record", "agent_endpoints")
+        restart = any(getattr(new, f) != getattr(self.settings, f) for f in engine_fields)
+        self.settings = new
+        if restart:
+            self.restart_engine(new)
+
+    def restart_engine(self, settings: Settings) -> None:
+        demo_on = self.demo is not None
+        self.set_demo(False)
+        self.bridge.close()
+        if self.engine_thread is not None:
+            self.engine_thread.stop()
+        error = self._start_engine(settings)
+        self.bridge = EngineBridge(self.engine)
+        self.bridge.events.connect(self.window.on_events)
+        self.window.rebind(self.bridge, settings)
+        self.window.wall.bridge = self.bridge
+        self.window.view.bridge = self.bridge
+        self.window.engine_error = error
+        if demo_on:
+            self.set_demo(True)
+
+    def toggle_theme(self) -> None:
+        self.settings.theme = "light" if self.settings.theme == "dark" else "dark"
+        apply_theme(self.app, self.settings.theme)
+        with contextlib.suppress(OSError):
+            save(self.settings)
+
+    def shutdown(self) -> None:
+        self.set_demo(False)
+        self.bridge.close()
+        if self.engine_thread is not None:
+            self.engine_thread.stop()
+
+
+def run_gui(settings: Settings, demo: bool = False) -> int:
+    import qasync
+
+    QApplication.setApplicationName(APP_NAME)
+    QApplication.setApplicationVersion(__version__)
+    QApplication.setOrganizationName("Coach Console")
+    QApplication.setDesktopFileName(APP_ID)
+    app = QApplication.instance() or QApplication(sys.argv)
+    assert isinstance(app, QApplication)
+    app.setWindowIcon(app_icon())
+    apply_theme(app, settings.theme)
+    console = Console(app, settings)
+    console.window.show()
+    if demo:
+        console.set_demo(True)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    closing = asyncio.Event()
+    app.aboutToQuit.connect(closing.set)
+    with loop:
+        loop.run_until_complete(closing.wait())
+    console.shutdown()
+    return 0

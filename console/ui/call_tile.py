@@ -1,0 +1,195 @@
+"""One live call on the wall: who, how long, waveforms, who is speaking, sentiment per
+speaker, the last words said, and alert badges."""
+
+from __future__ import annotations
+
+import html
+import time
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from console.core.events import Role
+from console.ui.bridge import EngineBridge
+from console.ui.model import CallInfo
+from console.ui.theme import palette
+from console.ui.waveform import WaveformPlot, level
+from console.ui.widgets import SentimentGauge, SpeakingDot
+
+__all__ = ["CallTile", "format_duration"]
+
+SPEAKING_LEVEL = 0.02  # RMS (of full scale) above which a track counts as talking
+
+
+def format_duration(seconds: float) -> str:
+    s = int(seconds)
+    if s >= 3600:
+        return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+    return f"{s // 60}:{s % 60:02d}"
+
+
+class CallTile(QFrame):
+    clicked = Signal(str)
+
+    def __init__(self, call: CallInfo, bridge: EngineBridge,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.call = call
+        self.bridge = bridge
+        self.setObjectName("CallTile")
+        self.setProperty("selected", False)
+        self.setMinimumWidth(340)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        pal = palette()
+
+        self.index_label = QLabel()
+        self.index_label.setProperty("badge", "info")
+        self.title = QLabel()
+        self.title.setStyleSheet("font-weight: 600; font-size: 11pt;")
+        self.duration = QLabel()
+        self.duration.setStyleSheet("font-family: monospace;")
+        self.subtitle = QLabel()
+        self.subtitle.setProperty("muted", True)
+        self.badges = QHBoxLayout()
+        self.badges.setSpacing(4)
+        self.mode = QLabel()  # listening / whispering / barging, set by the audio controls
+
+        head = QHBoxLayout()
+        head.addWidget(self.index_label)
+        head.addWidget(self.title, 1)
+        head.addWidget(self.duration)
+        sub = QHBoxLayout()
+        sub.addWidget(self.subtitle, 1)
+        sub.addWidget(self.mode)
+        sub.addLayout(self.badges)
+
+        self.wave = WaveformPlot(seconds=4.0, columns=120)
+        self.wave.setFixedHeight(64)
+        self.wave.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+
+        self.dots = {r: SpeakingDot(pal.role(r)) for r in Role}
+        self.gauges = {r: SentimentGauge() for r in Role}
+        people = QHBoxLayout()
+        for role, name in ((Role.CUSTOMER, "Customer"), (Role.AGENT, "Agent")):
+            box = QHBoxLayout()
+            box.setSpacing(6)
+            box.addWidget(self.dots[role])
+            label = QLabel(name)
+            label.setStyleSheet(f"color: {pal.role(role)}; font-weight: 600;")
+            box.addWidget(label)
+            box.addWidget(self.gauges[role], 1)
+            people.addLayout(box, 1)
+
+        self.lines = QLabel()
+        self.lines.setWordWrap(True)
+        self.lines.setTextFormat(Qt.TextFormat.RichText)
+        self.lines.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.lines.setFixedHeight(40)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 10, 12, 10)
+        layout.setSpacing(6)
+        layout.addLayout(head)
+        layout.addLayout(sub)
+        layout.addWidget(self.wave)
+        layout.addLayout(people)
+        layout.addWidget(self.lines)
+        self._badge_key: tuple[int, int] = (-1, -1)
+        self.refresh_info()
+        self.refresh_text()
+
+    # --- updates -----------------------------------------------------------------------
+
+    def set_index(self, index: int | None) -> None:
+        self.index_label.setVisible(index is not None and index < 9)
+        self.index_label.setText(str((index or 0) + 1))
+        self.index_label.setToolTip(f"Press {(index or 0) + 1} to select")
+
+    def set_selected(self, selected: bool) -> None:
+        if self.property("selected") != selected:
+            self.setProperty("selected", selected)
+            self.style().unpolish(self)
+            self.style().polish(self)
+
+    def set_mode(self, text: str) -> None:
+        self.mode.setText(text)
+        self.mode.setProperty("badge", "critical" if text else None)
+        self.mode.setVisible(bool(text))
+        self.mode.style().unpolish(self.mode)
+        self.mode.style().polish(self.mode)
+
+    def rings(self) -> dict[Role, object]:
+        out = {}
+        for role in Role:
+            t = self.call.track_for(role)
+            out[role] = self.bridge.ring(t.key) if t else None
+        return out
+
+    def tick(self) -> None:
+        """Fast refresh (~30 fps): waveforms and who is speaking."""
+        rings = self.rings()
+        self.wave.update_from(rings)  # type: ignore[arg-type]
+        for role in Role:
+            self.dots[role].set_on(level(rings[role]) > SPEAKING_LEVEL)  # type: ignore[arg-type]
+
+    def tick_slow(self, now: float | None = None) -> None:
+        """Slow refresh (1 Hz): text that changes every second cannot be read faster."""
+        self.duration.setText(format_duration(self.call.duration(now or time.time())))
+
+    def refresh_info(self) -> None:
+        c = self.call
+        self.title.setText(c.title)
+        parts = [f"to {c.to_number}" if c.to_number else "", c.provider.capitalize(), c.codec]
+        if c.dtmf:
+            parts.append("DTMF " + "".join(d for d, _ in c.dtmf[-6:]))
+        self.subtitle.setText("  ·  ".join(p for p in parts if p))
+        for role in Role:
+            self.gauges[role].set_value(c.sentiment.get(role))
+        key = (len(c.alerts), len(c.problems))
+        if key != self._badge_key:
+            self._badge_key = key
+            self._rebuild_badges()
+        self.tick_slow()
+
+    def _rebuild_badges(self) -> None:
+        while self.badges.count():
+            item = self.badges.takeAt(0)
+            if item and item.widget():
+                item.widget().deleteLater()
+        rules: dict[str, str] = {}
+        for alert in self.call.alerts:
+            worst = rules.get(alert.rule)
+            if worst != "critical":
+                rules[alert.rule] = alert.severity
+        for rule, severity in list(rules.items())[-3:]:
+            badge = QLabel(rule.replace("_", " "))
+            badge.setProperty("badge", severity)
+            self.badges.addWidget(badge)
+        if self.call.problems:
+            badge = QLabel(f"{len(self.call.problems)} issue"
+                           + ("s" if len(self.call.problems) > 1 else ""))
+            badge.setProperty("badge", "warning")
+            badge.setToolTip("\n".join(self.call.problems[-5:]))
+            self.badges.addWidget(badge)
+
+    def refresh_text(self) -> None:
+        pal = palette()
+        segs = self.call.transcript()[-2:]
+        if not segs:
+            self.lines.setText(f"<span style='color:{pal.muted}'>No transcript yet</span>")
+            return
+        rows = []
+        for s in segs:
+            color = pal.role(s.speaker)
+            who = "Customer" if s.speaker is Role.CUSTOMER else "Agent"
+            style = "" if s.final else "font-style: italic; opacity: 0.7;"
+            rows.append(f"<span style='color:{color}; font-weight:600'>{who}:</span> "
+                        f"<span style='{style}'>{html.escape(s.text)}</span>")
+        self.lines.setText("<br>".join(rows))
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.clicked.emit(self.call.id)
+        super().mousePressEvent(event)

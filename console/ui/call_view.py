@@ -1,0 +1,261 @@
+"""The selected call in full: live transcript, large waveforms, sentiment trend per speaker,
+DTMF log, problems and alerts, and the listen/whisper/barge controls."""
+
+from __future__ import annotations
+
+import html
+import time
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from console.core.events import Role
+from console.ui.bridge import EngineBridge
+from console.ui.call_tile import format_duration
+from console.ui.model import CallInfo
+from console.ui.theme import palette
+from console.ui.waveform import WaveformPlot
+
+__all__ = ["AUDIO_MISSING", "CallView"]
+
+AUDIO_MISSING = ("Listen, whisper and barge need the console's audio engine, which is not "
+                 "part of this build yet.")
+
+
+def _stamp(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 60:02d}:{s % 60:02d}"
+
+
+class CallView(QWidget):
+    modeRequested = Signal(str, str)  # call id, "listen" | "whisper" | "barge" | "stop"
+
+    def __init__(self, bridge: EngineBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.call: CallInfo | None = None
+        pal = palette()
+
+        self.title = QLabel("No call selected")
+        self.title.setProperty("heading", True)
+        self.details = QLabel("")
+        self.details.setProperty("muted", True)
+        self.duration = QLabel("")
+        self.duration.setStyleSheet("font-family: monospace; font-size: 14pt;")
+        head = QHBoxLayout()
+        titles = QVBoxLayout()
+        titles.addWidget(self.title)
+        titles.addWidget(self.details)
+        head.addLayout(titles, 1)
+        head.addWidget(self.duration)
+
+        self.buttons: dict[str, QPushButton] = {}
+        controls = QHBoxLayout()
+        for mode, text, key in (("listen", "Listen", "L"), ("whisper", "Whisper", "Space"),
+                                ("barge", "Barge", "B"), ("stop", "Stop", "Esc")):
+            button = QPushButton(f"{text}  ({key})")
+            button.setEnabled(False)
+            button.setToolTip(AUDIO_MISSING)
+            button.clicked.connect(lambda _=False, m=mode: self._request(m))
+            self.buttons[mode] = button
+            controls.addWidget(button)
+        controls.addStretch(1)
+
+        self.wave = WaveformPlot(seconds=10.0, columns=500)
+        self.wave.setMinimumHeight(120)
+        legend = QHBoxLayout()
+        for role, name in ((Role.CUSTOMER, "Customer (top)"), (Role.AGENT, "Agent (bottom)")):
+            label = QLabel(f"● {name}")
+            label.setStyleSheet(f"color: {pal.role(role)};")
+            legend.addWidget(label)
+        legend.addStretch(1)
+
+        self.transcript = QTextBrowser()
+        self.transcript.setOpenLinks(False)
+        self._follow = True
+        bar = self.transcript.verticalScrollBar()
+        bar.valueChanged.connect(self._on_scroll)
+        self._rendered_segments = -1
+
+        self.trend = pg.PlotWidget()
+        item = self.trend.getPlotItem()
+        item.setMenuEnabled(False)
+        item.hideButtons()
+        item.setMouseEnabled(False, False)
+        item.setYRange(-1, 1, padding=0.05)
+        item.setLabel("left", "sentiment")
+        item.setLabel("bottom", "seconds")
+        item.addLine(y=0, pen=pg.mkPen(pal.grid))
+        self.trend_curves = {r: self.trend.plot(pen=pg.mkPen(pal.role(r), width=2))
+                             for r in Role}
+        self.trend.setMinimumHeight(120)
+
+        self.dtmf = QListWidget()
+        self.problems = QListWidget()
+
+        side = QVBoxLayout()
+        for label, widget in (("Sentiment trend", self.trend), ("DTMF", self.dtmf),
+                              ("Alerts and stream problems", self.problems)):
+            caption = QLabel(label)
+            caption.setProperty("muted", True)
+            side.addWidget(caption)
+            side.addWidget(widget, 1)
+        side_box = QWidget()
+        side_box.setLayout(side)
+
+        transcript_box = QWidget()
+        tl = QVBoxLayout(transcript_box)
+        tl.setContentsMargins(0, 0, 0, 0)
+        caption = QLabel("Live transcript")
+        caption.setProperty("muted", True)
+        tl.addWidget(caption)
+        tl.addWidget(self.transcript, 1)
+
+        lower = QSplitter(Qt.Orientation.Horizontal)
+        lower.addWidget(transcript_box)
+        lower.addWidget(side_box)
+        lower.setStretchFactor(0, 3)
+        lower.setStretchFactor(1, 2)
+        lower.setSizes([380, 240])
+
+        self.body = QWidget()
+        body = QVBoxLayout(self.body)
+        body.setContentsMargins(0, 0, 0, 0)
+        body.addLayout(controls)
+        body.addWidget(self.wave)
+        body.addLayout(legend)
+        body.addWidget(lower, 1)
+        self.placeholder = QLabel("Select a call on the wall to see its live transcript, "
+                                  "waveforms, sentiment and DTMF here.\n\n"
+                                  "Keys 1-9 pick a call; arrows move between calls.")
+        self.placeholder.setWordWrap(True)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setProperty("muted", True)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.placeholder)
+        self.pages.addWidget(self.body)
+
+        panel = QFrame()
+        panel.setObjectName("Panel")
+        layout = QVBoxLayout(panel)
+        layout.setContentsMargins(16, 14, 16, 14)
+        layout.addLayout(head)
+        layout.addWidget(self.pages, 1)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 12, 12, 12)
+        outer.addWidget(panel)
+        self.show_call(None)
+
+    # --- showing a call ----------------------------------------------------------------
+
+    def show_call(self, call: CallInfo | None) -> None:
+        self.call = call
+        self._rendered_segments = -1
+        self._follow = True
+        self.dtmf.clear()
+        self.problems.clear()
+        for curve in self.trend_curves.values():
+            curve.setData([], [])
+        if call is None:
+            self.title.setText("No call selected")
+            self.details.setText("")
+            self.duration.setText("")
+            self.transcript.setHtml("")
+            self.pages.setCurrentWidget(self.placeholder)
+            return
+        self.pages.setCurrentWidget(self.body)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Slow-changing parts: header, transcript, trend, lists (on events and at 1 Hz)."""
+        c = self.call
+        if c is None:
+            return
+        self.title.setText(c.title)
+        bits = [f"to {c.to_number}" if c.to_number else "", c.provider.capitalize(), c.codec,
+                f"{c.streams} stream" + ("s" if c.streams != 1 else ""),
+                time.strftime("started %H:%M:%S", time.localtime(c.started_at))]
+        if c.state != "active":
+            bits.append(c.state)
+        self.details.setText("  ·  ".join(b for b in bits if b))
+        self.tick_slow()
+        self._render_transcript()
+        for role, curve in self.trend_curves.items():
+            hist = c.sentiment_history.get(role, [])
+            curve.setData([t for t, _ in hist], [v for _, v in hist])
+        while self.dtmf.count() < len(c.dtmf):
+            digit, at = c.dtmf[self.dtmf.count()]
+            self.dtmf.addItem(f"{_stamp(at)}   {digit}")
+        wanted = [f"{_stamp(a.at_s)}  {a.rule}: {a.text}" for a in c.alerts] + c.problems
+        while self.problems.count() < len(wanted):
+            self.problems.addItem(wanted[self.problems.count()])
+
+    def _render_transcript(self) -> None:
+        c = self.call
+        assert c is not None
+        segs = c.transcript()
+        signature = hash(tuple((s.segment_id, s.text, s.final) for s in segs))
+        if signature == self._rendered_segments:
+            return
+        self._rendered_segments = signature
+        pal = palette()
+        if not segs:
+            self.transcript.setHtml(
+                f"<p style='color:{pal.muted}'>The transcript appears here as people speak. "
+                "Audio, DTMF and call events are live; speech recognition is not part of "
+                "this build yet.</p>")
+            return
+        rows = []
+        for s in segs:
+            who = "Customer" if s.speaker is Role.CUSTOMER else "Agent"
+            text = html.escape(s.text)
+            if not s.final:
+                text = f"<i style='color:{pal.muted}'>{text} …</i>"
+            rows.append(
+                f"<p style='margin:0 0 6px 0'><span style='color:{pal.muted};"
+                f"font-family:monospace'>{_stamp(s.start_s)}</span>&nbsp; "
+                f"<b style='color:{pal.role(s.speaker)}'>{who}</b>&nbsp; {text}</p>")
+        bar = self.transcript.verticalScrollBar()
+        keep = bar.value()
+        self.transcript.setHtml("".join(rows))
+        # Follow new lines unless the supervisor scrolled up to read.
+        bar.setValue(bar.maximum() if self._follow else keep)
+
+    def _on_scroll(self, value: int) -> None:
+        bar = self.transcript.verticalScrollBar()
+        self._follow = value >= bar.maximum() - 4
+
+    def tick(self) -> None:
+        c = self.call
+        if c is None:
+            return
+        rings = {}
+        for role in Role:
+            t = c.track_for(role)
+            rings[role] = self.bridge.ring(t.key) if t else None
+        self.wave.update_from(rings)
+
+    def tick_slow(self) -> None:
+        if self.call is not None:
+            self.duration.setText(format_duration(self.call.duration()))
+
+    def set_audio_available(self, available: bool, reason: str = AUDIO_MISSING) -> None:
+        for button in self.buttons.values():
+            button.setEnabled(available and self.call is not None)
+            button.setToolTip("" if available else reason)
+
+    def _request(self, mode: str) -> None:
+        if self.call is not None:
+            self.modeRequested.emit(self.call.id, mode)

@@ -1,0 +1,111 @@
+"""How to point a provider at this console: URL, token and ready-to-paste configuration."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QFontDatabase, QGuiApplication
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from console.snippets import make_snippets
+
+__all__ = ["ConnectionPanel"]
+
+
+def _copy_button(source: QLineEdit | QPlainTextEdit, label: str = "Copy") -> QPushButton:
+    button = QPushButton(label)
+
+    def copy() -> None:
+        text = source.text() if isinstance(source, QLineEdit) else source.toPlainText()
+        QGuiApplication.clipboard().setText(text)
+        button.setText("Copied")
+
+    button.clicked.connect(copy)
+    return button
+
+
+class ConnectionPanel(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        heading = QLabel("Connect a call")
+        heading.setProperty("heading", True)
+        intro = QLabel(
+            "Point your telephony platform's media stream at this URL. Telnyx sends the "
+            "token in its x-telnyx-streaming-auth-token header (stream_auth_token); Twilio is "
+            "checked by X-Twilio-Signature once its auth token and the public URL are set in "
+            "Settings.")
+        intro.setWordWrap(True)
+        intro.setProperty("muted", True)
+
+        self.url = QLineEdit()
+        self.url.setReadOnly(True)
+        self.url.setFont(mono)
+        self.token = QLineEdit()
+        self.token.setReadOnly(True)
+        self.token.setFont(mono)
+        self.token.setEchoMode(QLineEdit.EchoMode.Password)
+        show = QPushButton("Show")
+        show.setCheckable(True)
+        show.toggled.connect(lambda on: self.token.setEchoMode(
+            QLineEdit.EchoMode.Normal if on else QLineEdit.EchoMode.Password))
+        grid = QGridLayout()
+        grid.addWidget(QLabel("Stream URL"), 0, 0)
+        grid.addWidget(self.url, 0, 1)
+        grid.addWidget(_copy_button(self.url), 0, 2)
+        grid.addWidget(QLabel("Token"), 1, 0)
+        grid.addWidget(self.token, 1, 1)
+        tok_buttons = QHBoxLayout()
+        tok_buttons.addWidget(show)
+        tok_buttons.addWidget(_copy_button(self.token))
+        grid.addLayout(tok_buttons, 1, 2)
+
+        self.tabs = QTabWidget()
+        self.snippet_edits: dict[str, QPlainTextEdit] = {}
+        for key, title, note in (
+            ("telnyx_streaming_start", "Telnyx streaming_start",
+             "POST /v2/calls/{call_control_id}/actions/streaming_start on the customer's leg "
+             "once the call is answered. RTP mode with target legs \"opposite\" lets the "
+             "console whisper to the agent alone."),
+            ("telnyx_texml", "Telnyx TeXML", "TeXML <Start><Stream> before dialling the agent."),
+            ("twilio_twiml", "Twilio TwiML", "TwiML <Start><Stream> for listening; see the "
+                                             "note inside for whispering."),
+        ):
+            edit = QPlainTextEdit()
+            edit.setReadOnly(True)
+            edit.setFont(mono)
+            page = QWidget()
+            pl = QVBoxLayout(page)
+            caption = QLabel(note)
+            caption.setWordWrap(True)
+            caption.setProperty("muted", True)
+            pl.addWidget(caption)
+            pl.addWidget(edit, 1)
+            row = QHBoxLayout()
+            row.addStretch(1)
+            row.addWidget(_copy_button(edit, "Copy snippet"))
+            pl.addLayout(row)
+            self.tabs.addTab(page, title)
+            self.snippet_edits[key] = edit
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(24, 18, 24, 18)
+        layout.addWidget(heading)
+        layout.addWidget(intro)
+        layout.addLayout(grid)
+        layout.addWidget(self.tabs, 1)
+
+    def set_endpoint(self, url: str, token: str, public_url: str = "") -> None:
+        self.url.setText(public_url or url)
+        self.token.setText(token or "(authentication is off)")
+        snippets = make_snippets(url, token, public_url)
+        for key, edit in self.snippet_edits.items():
+            edit.setPlainText(getattr(snippets, key))

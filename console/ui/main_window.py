@@ -1,0 +1,233 @@
+"""The supervisor's main screen: the wall of live calls beside the selected call, history,
+connection help, settings and the engine's health in the status bar."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QLabel,
+    QMainWindow,
+    QSizePolicy,
+    QSplitter,
+    QStackedWidget,
+    QTabWidget,
+    QToolBar,
+    QWidget,
+)
+
+from console import APP_NAME
+from console.config import Settings
+from console.core.events import CallEvent
+from console.ui.bridge import EngineBridge
+from console.ui.call_view import CallView
+from console.ui.call_wall import CallWall
+from console.ui.connection_panel import ConnectionPanel
+from console.ui.empty_state import EmptyState
+from console.ui.history import HistoryPanel
+from console.ui.model import CallsModel
+from console.ui.theme import app_icon
+
+__all__ = ["MainWindow"]
+
+FAST_MS = 33  # waveforms and speaking indicators, ~30 fps
+SLOW_MS = 1000  # durations and the status bar
+
+
+class MainWindow(QMainWindow):
+    demoToggled = Signal(bool)
+    settingsRequested = Signal()
+    themeToggled = Signal()
+
+    def __init__(self, bridge: EngineBridge, settings: Settings,
+                 ended_linger_ms: int = 2000) -> None:
+        super().__init__()
+        self.bridge = bridge
+        self.settings = settings
+        self.model = CallsModel()
+        self.ended_linger_ms = ended_linger_ms
+        self.setWindowTitle(APP_NAME)
+        self.setWindowIcon(app_icon())
+        self.resize(1480, 900)
+
+        self.wall = CallWall(bridge)
+        self.empty = EmptyState()
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(self.wall)
+        self.view = CallView(bridge)
+        self.live = QSplitter(Qt.Orientation.Horizontal)
+        self.live.addWidget(self.stack)
+        self.live.addWidget(self.view)
+        self.live.setStretchFactor(0, 3)
+        self.live.setStretchFactor(1, 2)
+        self.live.setSizes([860, 600])
+        self.history = HistoryPanel(str(settings.data_path()))
+        self.connection = ConnectionPanel()
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.live, "Live calls")
+        self.tabs.addTab(self.history, "History")
+        self.tabs.addTab(self.connection, "Connect")
+        self.tabs.currentChanged.connect(self._tab_changed)
+        self.setCentralWidget(self.tabs)
+
+        bar = QToolBar("Main")
+        bar.setMovable(False)
+        self.addToolBar(bar)
+        self.demo_action = QAction("Demo calls", self)
+        self.demo_action.setCheckable(True)
+        self.demo_action.setToolTip("Play simulated calls into this console")
+        self.demo_action.toggled.connect(self.demoToggled)
+        bar.addAction(self.demo_action)
+        settings_action = QAction("Settings", self)
+        settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
+        settings_action.triggered.connect(self.settingsRequested)
+        bar.addAction(settings_action)
+        theme_action = QAction("Light/dark", self)
+        theme_action.triggered.connect(self.themeToggled)
+        bar.addAction(theme_action)
+        spacer = QWidget()
+        spacer.setStyleSheet("background: transparent;")
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        bar.addWidget(spacer)
+        self.endpoint_label = QLabel("")
+        self.endpoint_label.setProperty("muted", True)
+        bar.addWidget(self.endpoint_label)
+
+        self.status_labels = {k: QLabel("") for k in ("streams", "rate", "lost", "health")}
+        for label in self.status_labels.values():
+            self.statusBar().addPermanentWidget(label)
+        self._last_frames = 0
+        self._last_time = time.monotonic()
+
+        self.empty.demoRequested.connect(lambda: self.demo_action.setChecked(True))
+        self.empty.connectRequested.connect(lambda: self.tabs.setCurrentWidget(self.connection))
+        self.wall.selectionChanged.connect(self._selected)
+        bridge.events.connect(self.on_events)
+        self._shortcuts()
+
+        self.fast = QTimer(self)
+        self.fast.setInterval(FAST_MS)
+        self.fast.timeout.connect(self.tick)
+        self.fast.start()
+        self.slow = QTimer(self)
+        self.slow.setInterval(SLOW_MS)
+        self.slow.timeout.connect(self.tick_slow)
+        self.slow.start()
+        self.frames_painted = 0
+        self.engine_error = ""
+        self.set_endpoint()
+        self.tick_slow()
+
+    def _shortcuts(self) -> None:
+        keys: list[tuple[str, Callable[[], None]]] = [
+            (str(n), lambda n=n: self.wall.select_index(n - 1)) for n in range(1, 10)]
+        keys += [("Left", lambda: self.wall.move_selection(-1, 0)),
+                 ("Right", lambda: self.wall.move_selection(1, 0)),
+                 ("Up", lambda: self.wall.move_selection(0, -1)),
+                 ("Down", lambda: self.wall.move_selection(0, 1))]
+        for key, fn in keys:
+            shortcut = QShortcut(QKeySequence(key), self.live)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(fn)
+
+    # --- engine events --------------------------------------------------------------------
+
+    def on_events(self, events: list[CallEvent]) -> None:
+        changes = self.model.apply(events)
+        for call_id in changes.added:
+            self.wall.add_call(self.model.calls[call_id])
+        for call_id in changes.updated:
+            tile = self.wall.tiles.get(call_id)
+            if tile is not None:
+                tile.refresh_info()
+                if call_id in changes.transcript:
+                    tile.refresh_text()
+        for call_id in changes.ended:
+            tile = self.wall.tiles.get(call_id)
+            if tile is not None:
+                tile.set_mode("")
+                tile.duration.setText("ended")
+            QTimer.singleShot(self.ended_linger_ms, lambda c=call_id: self._drop(c))
+        if self.view.call is not None and self.view.call.id in changes.updated:
+            self.view.refresh()
+        if changes.ended and self.tabs.currentWidget() is self.history:
+            self.history.refresh()
+        self.stack.setCurrentWidget(self.wall if self.wall.tiles else self.empty)
+
+    def _drop(self, call_id: str) -> None:
+        call = self.model.calls.get(call_id)
+        if call is None or call.state == "active":
+            return  # it came back (a new leg) in the meantime
+        self.wall.remove_call(call_id)
+        if self.view.call is not None and self.view.call.id == call_id and not self.wall.selected:
+            self.view.show_call(None)
+        self.model.forget(call_id)
+        self.stack.setCurrentWidget(self.wall if self.wall.tiles else self.empty)
+
+    def _selected(self, call_id: str) -> None:
+        self.view.show_call(self.model.calls.get(call_id) if call_id else None)
+
+    def _tab_changed(self, _index: int) -> None:
+        if self.tabs.currentWidget() is self.history:
+            self.history.refresh()
+
+    # --- refresh --------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        if not self.isVisible() or self.tabs.currentWidget() is not self.live:
+            return
+        self.wall.tick()
+        self.view.tick()
+        self.frames_painted += 1
+
+    def tick_slow(self) -> None:
+        self.wall.tick_slow()
+        self.view.tick_slow()
+        try:
+            stats = self.bridge.stats()
+        except Exception as exc:  # never let a status read take the window down
+            self.status_labels["health"].setText(f"Engine: {exc}")
+            return
+        now = time.monotonic()
+        rate = (stats.media_frames - self._last_frames) / max(1e-6, now - self._last_time)
+        self._last_frames, self._last_time = stats.media_frames, now
+        self.status_labels["streams"].setText(f"Streams: {stats.streams}")
+        self.status_labels["rate"].setText(f"Frames/s: {rate:,.0f}")
+        self.status_labels["lost"].setText(f"Lost frames: {stats.missing_frames:,}"
+                                           f"  Bad frames: {stats.bad_frames:,}")
+        if self.engine_error:
+            health = f"Engine: {self.engine_error}"
+        elif stats.store_errors:
+            health = f"Engine: {stats.store_errors} storage error(s)"
+        else:
+            health = "Engine: running"
+        self.status_labels["health"].setText(health)
+
+    def set_endpoint(self) -> None:
+        engine = self.bridge.engine
+        url = engine.url if engine.port else "(not listening)"
+        self.endpoint_label.setText(f"Streams to  {self.settings.public_url or url}")
+        self.empty.set_endpoint(url)
+        self.connection.set_endpoint(url, "" if self.settings.no_auth else self.settings.token,
+                                     self.settings.public_url)
+
+    def rebind(self, bridge: EngineBridge, settings: Settings) -> None:
+        """After the engine restarted with new settings: start from an empty wall."""
+        for call_id in list(self.wall.tiles):
+            self.wall.remove_call(call_id)
+        self.model = CallsModel()
+        self.view.show_call(None)
+        self.settings = settings
+        self.bridge = bridge
+        self.history.data_dir = str(settings.data_path())
+        self.set_endpoint()
+        self.stack.setCurrentWidget(self.empty)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.fast.stop()
+        self.slow.stop()
+        super().closeEvent(event)

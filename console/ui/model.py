@@ -1,0 +1,145 @@
+"""What the window shows of each call, folded from bus events. Plain Python (no Qt), so it
+is tested on its own and the widgets only render it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from console.core.events import (
+    AlertRaised,
+    CallEnded,
+    CallEvent,
+    CallStarted,
+    DtmfReceived,
+    MarkReceived,
+    Role,
+    SentimentSample,
+    StreamClosed,
+    StreamOpened,
+    StreamProblem,
+    TrackOpened,
+    TranscriptSegment,
+)
+
+__all__ = ["CallInfo", "CallsModel", "Changes", "TrackInfo"]
+
+
+@dataclass
+class TrackInfo:
+    key: str
+    role: Role
+    rate: int
+    track: str  # inbound or outbound
+    stream_id: str
+
+
+@dataclass
+class CallInfo:
+    id: str
+    provider: str
+    from_number: str | None
+    to_number: str | None
+    started_at: float
+    state: str = "active"
+    ended_at: float | None = None
+    codec: str = ""
+    tracks: list[TrackInfo] = field(default_factory=list)
+    streams: int = 0
+    dtmf: list[tuple[str, float]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    segments: dict[str, TranscriptSegment] = field(default_factory=dict)
+    sentiment: dict[Role, float] = field(default_factory=dict)
+    sentiment_history: dict[Role, list[tuple[float, float]]] = field(default_factory=dict)
+    alerts: list[AlertRaised] = field(default_factory=list)
+    marks: int = 0
+
+    @property
+    def title(self) -> str:
+        return self.from_number or "Unknown caller"
+
+    def duration(self, now: float | None = None) -> float:
+        end = self.ended_at if self.ended_at is not None else (now or time.time())
+        return max(0.0, end - self.started_at)
+
+    def track_for(self, role: Role) -> TrackInfo | None:
+        """The party's own voice: the inbound track on their leg, else what the other leg
+        hears of them."""
+        mine = [t for t in self.tracks if t.role is role]
+        own = [t for t in mine if t.track == "inbound"]
+        return (own or mine or [None])[0]
+
+    def transcript(self) -> list[TranscriptSegment]:
+        return sorted(self.segments.values(), key=lambda s: (s.start_s, s.segment_id))
+
+
+@dataclass
+class Changes:
+    added: list[str] = field(default_factory=list)
+    ended: list[str] = field(default_factory=list)
+    updated: set[str] = field(default_factory=set)
+    transcript: set[str] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.ended or self.updated)
+
+
+class CallsModel:
+    def __init__(self) -> None:
+        self.calls: dict[str, CallInfo] = {}
+
+    def active(self) -> list[CallInfo]:
+        return sorted((c for c in self.calls.values() if c.state == "active"),
+                      key=lambda c: c.started_at)
+
+    def apply(self, events: list[CallEvent]) -> Changes:
+        ch = Changes()
+        for ev in events:
+            self._apply(ev, ch)
+        return ch
+
+    def forget(self, call_id: str) -> None:
+        self.calls.pop(call_id, None)
+
+    def _apply(self, ev: CallEvent, ch: Changes) -> None:
+        if isinstance(ev, CallStarted):
+            call = self.calls.get(ev.call_id)
+            if call is None:
+                self.calls[ev.call_id] = CallInfo(ev.call_id, ev.provider.value, ev.from_number,
+                                                  ev.to_number, ev.started_at)
+            else:
+                call.state, call.ended_at = "active", None
+            ch.added.append(ev.call_id)
+            return
+        call = self.calls.get(getattr(ev, "call_id", None) or "")
+        if call is None:
+            return
+        ch.updated.add(call.id)
+        if isinstance(ev, StreamOpened):
+            call.streams += 1
+            call.codec = f"{ev.media_format.encoding}/{ev.media_format.sample_rate // 1000}k"
+            if ev.codec_error:
+                call.problems.append(ev.codec_error)
+        elif isinstance(ev, TrackOpened):
+            call.tracks.append(TrackInfo(ev.track_key, ev.role, ev.sample_rate, ev.track.value,
+                                         ev.stream_id))
+        elif isinstance(ev, CallEnded):
+            call.state, call.ended_at = ev.state, ev.ended_at
+            ch.ended.append(call.id)
+        elif isinstance(ev, DtmfReceived):
+            call.dtmf.append((ev.digit, ev.at_s))
+        elif isinstance(ev, TranscriptSegment):
+            call.segments[ev.segment_id] = ev
+            ch.transcript.add(call.id)
+        elif isinstance(ev, SentimentSample):
+            call.sentiment[ev.speaker] = ev.score
+            call.sentiment_history.setdefault(ev.speaker, []).append((ev.at_s, ev.score))
+        elif isinstance(ev, AlertRaised):
+            call.alerts.append(ev)
+        elif isinstance(ev, StreamProblem):
+            if ev.kind != "bad_frame" or len(call.problems) < 20:
+                call.problems.append(ev.message)
+        elif isinstance(ev, MarkReceived):
+            call.marks += 1
+        elif isinstance(ev, StreamClosed):
+            pass

@@ -1,0 +1,176 @@
+"""Settings: validated like the config file, saved to it, applied on OK."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import replace
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from console.audio.devices import AudioDevices, list_devices
+from console.config import ConfigError, Settings
+
+__all__ = ["STT_ENGINES", "SettingsDialog"]
+
+STT_ENGINES = {
+    "faster-whisper:tiny.en": "Whisper tiny.en (fast, default)",
+    "faster-whisper:base": "Whisper base (more accurate, about twice the CPU)",
+}
+DEFAULT_DEVICE = "System default"
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: Settings, devices: AudioDevices | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.setMinimumWidth(560)
+        self.original = settings
+        self.result_settings: Settings | None = None
+        devices = devices or list_devices()
+
+        self.host = QLineEdit(settings.host)
+        self.port = QSpinBox()
+        self.port.setRange(0, 65535)
+        self.port.setValue(settings.port)
+        self.token = QLineEdit(settings.token)
+        regen = QPushButton("Regenerate")
+        regen.clicked.connect(lambda: self.token.setText(secrets.token_urlsafe(24)))
+        token_row = QHBoxLayout()
+        token_row.addWidget(self.token, 1)
+        token_row.addWidget(regen)
+        self.no_auth = QCheckBox("Accept streams without a token (not recommended)")
+        self.no_auth.setChecked(settings.no_auth)
+        self.public_url = QLineEdit(settings.public_url)
+        self.public_url.setPlaceholderText("wss://console.example.com/media")
+        self.twilio_token = QLineEdit(settings.twilio_auth_token)
+        self.twilio_token.setEchoMode(QLineEdit.EchoMode.Password)
+        self.agents = QLineEdit(", ".join(settings.agent_endpoints))
+        self.agents.setPlaceholderText("sip:*@agents.example.com, +1555777*")
+
+        self.data_dir = QLineEdit(settings.data_dir or str(settings.data_path()))
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        data_row = QHBoxLayout()
+        data_row.addWidget(self.data_dir, 1)
+        data_row.addWidget(browse)
+        self.record = QCheckBox("Record call audio (for WAV export)")
+        self.record.setChecked(settings.record)
+        self.retention = QSpinBox()
+        self.retention.setRange(0, 3650)
+        self.retention.setSuffix(" days")
+        self.retention.setSpecialValueText("Keep forever")
+        self.retention.setValue(settings.retention_days)
+
+        self.output = QComboBox()
+        self.input = QComboBox()
+        for combo, names, current in ((self.output, devices.outputs, settings.output_device),
+                                      (self.input, devices.inputs, settings.input_device)):
+            combo.addItem(DEFAULT_DEVICE)
+            combo.addItems(names)
+            if current and current not in names:
+                combo.addItem(f"{current} (not connected)")
+            combo.setCurrentText(current if current in names else
+                                 f"{current} (not connected)" if current else DEFAULT_DEVICE)
+            combo.setEnabled(devices.error is None)
+        self.audio_note = QLabel(devices.error or "")
+        self.audio_note.setWordWrap(True)
+        self.audio_note.setProperty("muted", True)
+        self.stt = QComboBox()
+        for key, label in STT_ENGINES.items():
+            self.stt.addItem(label, key)
+        self.stt.setCurrentIndex(max(0, list(STT_ENGINES).index(settings.stt_engine)
+                                     if settings.stt_engine in STT_ENGINES else 0))
+        self.theme = QComboBox()
+        self.theme.addItems(["dark", "light"])
+        self.theme.setCurrentText(settings.theme)
+
+        tabs = QTabWidget()
+        for title, rows in (
+            ("Stream server", [("Bind address", self.host), ("Port", self.port),
+                               ("Stream token", token_row), ("", self.no_auth),
+                               ("Public URL", self.public_url),
+                               ("Twilio auth token", self.twilio_token),
+                               ("Agent numbers / SIP URIs", self.agents)]),
+            ("Calls", [("Data folder", data_row), ("", self.record),
+                       ("Keep calls", self.retention)]),
+            ("Audio and speech", [("Speakers", self.output), ("Microphone", self.input),
+                                  ("", self.audio_note), ("Speech recognition", self.stt),
+                                  ("Theme", self.theme)]),
+        ):
+            page = QWidget()
+            form = QFormLayout(page)
+            for label, field in rows:
+                if isinstance(field, QHBoxLayout):
+                    form.addRow(label, field)
+                else:
+                    form.addRow(label, field)
+            tabs.addTab(page, title)
+
+        self.error = QLabel("")
+        self.error.setStyleSheet("color: #f85149;")
+        self.error.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(tabs)
+        layout.addWidget(self.error)
+        layout.addWidget(buttons)
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Data folder", self.data_dir.text())
+        if folder:
+            self.data_dir.setText(folder)
+
+    def collect(self) -> Settings:
+        """The settings as entered; ConfigError says what is wrong."""
+        def device(combo: QComboBox) -> str:
+            text = combo.currentText()
+            return "" if text == DEFAULT_DEVICE else text.removesuffix(" (not connected)")
+
+        s = replace(
+            self.original,
+            host=self.host.text().strip(),
+            port=self.port.value(),
+            token=self.token.text().strip(),
+            no_auth=self.no_auth.isChecked(),
+            public_url=self.public_url.text().strip(),
+            twilio_auth_token=self.twilio_token.text().strip(),
+            agent_endpoints=[p.strip() for p in self.agents.text().split(",") if p.strip()],
+            data_dir=self.data_dir.text().strip(),
+            record=self.record.isChecked(),
+            retention_days=self.retention.value(),
+            output_device=device(self.output),
+            input_device=device(self.input),
+            stt_engine=str(self.stt.currentData()),
+            theme=self.theme.currentText(),
+        )
+        if not s.no_auth and not s.token:
+            raise ConfigError("the stream token is empty: regenerate one, or accept streams "
+                              "without a token")
+        return s.validate()
+
+    def accept(self) -> None:
+        try:
+            self.result_settings = self.collect()
+        except ConfigError as exc:
+            self.error.setText(str(exc))
+            return
+        super().accept()

@@ -1,0 +1,70 @@
+"""Settings dialog: shows the settings, validates, and round-trips through the config file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from console.audio.devices import AudioDevices
+from console.config import Settings, load, save
+from console.ui.settings_dialog import SettingsDialog
+
+DEVICES = AudioDevices(["Mic A", "Mic B"], ["Speakers"], "Mic A", "Speakers")
+
+
+def test_round_trip(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    s = Settings(port=9001, token="abc", data_dir=str(tmp_path / "d"), theme="dark",
+                 input_device="Mic B")
+    d = SettingsDialog(s, DEVICES)
+    qtbot.addWidget(d)
+    assert d.port.value() == 9001 and d.token.text() == "abc"
+    assert d.input.currentText() == "Mic B" and d.output.currentText() == "System default"
+    d.port.setValue(9100)
+    d.host.setText("0.0.0.0")
+    d.public_url.setText("wss://cc.example.com/media")
+    d.agents.setText("sip:*@agents.example, +1555777*")
+    d.record.setChecked(True)
+    d.output.setCurrentText("Speakers")
+    d.theme.setCurrentText("light")
+    d.stt.setCurrentIndex(1)
+    d.accept()
+    new = d.result_settings
+    assert new is not None
+    assert (new.port, new.host, new.record, new.output_device, new.theme) == (
+        9100, "0.0.0.0", True, "Speakers", "light")
+    assert new.agent_endpoints == ["sip:*@agents.example", "+1555777*"]
+    assert new.stt_engine == "faster-whisper:base"
+    path = tmp_path / "c.toml"
+    save(new, path)
+    again = load(path)
+    assert (again.port, again.public_url, again.output_device, again.stt_engine) == (
+        9100, "wss://cc.example.com/media", "Speakers", "faster-whisper:base")
+
+
+def test_invalid_input_keeps_the_dialog_open(qtbot) -> None:  # type: ignore[no-untyped-def]
+    d = SettingsDialog(Settings(token="abc"), DEVICES)
+    qtbot.addWidget(d)
+    d.public_url.setText("http://not-a-websocket")
+    d.accept()
+    assert d.result_settings is None and "wss://" in d.error.text()
+    d.public_url.setText("")
+    d.token.setText("")
+    d.accept()
+    assert d.result_settings is None and "token is empty" in d.error.text()
+    d.token.setText("x")
+    d.regen = None
+    d.accept()
+    assert d.result_settings is not None
+
+
+def test_regenerate_token_and_missing_devices(qtbot) -> None:  # type: ignore[no-untyped-def]
+    none = AudioDevices([], [], None, None, "no sound: the PortAudio library is missing")
+    d = SettingsDialog(Settings(token="abc", output_device="USB headset"), none)
+    qtbot.addWidget(d)
+    assert not d.output.isEnabled()
+    assert "PortAudio" in d.audio_note.text()
+    assert d.output.currentText() == "USB headset (not connected)"
+    from PySide6.QtWidgets import QPushButton
+
+    regen = next(b for b in d.findChildren(QPushButton) if b.text() == "Regenerate")
+    regen.click()
+    assert d.token.text() != "abc" and len(d.token.text()) >= 24

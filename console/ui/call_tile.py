@@ -10,16 +10,17 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from console.audio.ring import RingBuffer
 from console.core.events import Role
 from console.ui.bridge import EngineBridge
 from console.ui.model import CallInfo
 from console.ui.theme import palette
-from console.ui.waveform import WaveformPlot, level
+from console.ui.waveform import TileWaveform
 from console.ui.widgets import SentimentGauge, SpeakingDot
 
 __all__ = ["CallTile", "format_duration"]
 
-SPEAKING_LEVEL = 0.02  # RMS (of full scale) above which a track counts as talking
+SPEAKING_LEVEL = 0.06  # peak (of full scale) over the last ~130 ms that counts as talking
 
 
 def format_duration(seconds: float) -> str:
@@ -65,7 +66,7 @@ class CallTile(QFrame):
         sub.addWidget(self.mode)
         sub.addLayout(self.badges)
 
-        self.wave = WaveformPlot(seconds=4.0, columns=120)
+        self.wave = TileWaveform(seconds=4.0, columns=160)
         self.wave.setFixedHeight(64)
         self.wave.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
 
@@ -97,6 +98,7 @@ class CallTile(QFrame):
         layout.addLayout(people)
         layout.addWidget(self.lines)
         self._badge_key: tuple[int, int] = (-1, -1)
+        self._rings: dict[Role, RingBuffer | None] | None = None
         self.refresh_info()
         self.refresh_text()
 
@@ -120,19 +122,22 @@ class CallTile(QFrame):
         self.mode.style().unpolish(self.mode)
         self.mode.style().polish(self.mode)
 
-    def rings(self) -> dict[Role, object]:
-        out = {}
-        for role in Role:
-            t = self.call.track_for(role)
-            out[role] = self.bridge.ring(t.key) if t else None
-        return out
+    def rings(self) -> dict[Role, RingBuffer | None]:
+        # Looked up again only when the call's tracks change (refresh_info).
+        if self._rings is None:
+            out: dict[Role, RingBuffer | None] = {}
+            for role in Role:
+                t = self.call.track_for(role)
+                out[role] = self.bridge.ring(t.key) if t else None
+            self._rings = out if all(out.values()) else None
+            return out
+        return self._rings
 
     def tick(self) -> None:
         """Fast refresh (~30 fps): waveforms and who is speaking."""
-        rings = self.rings()
-        self.wave.update_from(rings)  # type: ignore[arg-type]
+        self.wave.update_from(self.rings())
         for role in Role:
-            self.dots[role].set_on(level(rings[role]) > SPEAKING_LEVEL)  # type: ignore[arg-type]
+            self.dots[role].set_on(self.wave.level(role) > SPEAKING_LEVEL)
 
     def tick_slow(self, now: float | None = None) -> None:
         """Slow refresh (1 Hz): text that changes every second cannot be read faster."""
@@ -140,6 +145,7 @@ class CallTile(QFrame):
 
     def refresh_info(self) -> None:
         c = self.call
+        self._rings = None
         self.title.setText(c.title)
         parts = [f"to {c.to_number}" if c.to_number else "", c.provider.capitalize(), c.codec]
         if c.dtmf:

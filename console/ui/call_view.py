@@ -73,7 +73,7 @@ class CallView(QWidget):
             controls.addWidget(button)
         controls.addStretch(1)
 
-        self.wave = WaveformPlot(seconds=10.0, columns=500)
+        self.wave = WaveformPlot(seconds=10.0, columns=400, pen_width=2)
         self.wave.setMinimumHeight(120)
         legend = QHBoxLayout()
         for role, name in ((Role.CUSTOMER, "Customer (top)"), (Role.AGENT, "Agent (bottom)")):

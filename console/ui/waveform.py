@@ -1,18 +1,23 @@
 """Live waveforms drawn from the tracks' ring buffers: peak-downsampled into columns (each a
-vertical min-max stroke), customer above the centre line, agent below."""
+vertical min-max stroke), customer above the centre line, agent below.
+
+Each track keeps a rolling history of column peaks and only reads the samples that arrived
+since the last refresh, so a refresh costs about one column of work per track."""
 
 from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
 import pyqtgraph as pg
+from PySide6.QtCore import QRectF
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QWidget
 
 from console.audio.ring import RingBuffer
 from console.core.events import Role
 from console.ui.theme import palette
 
-__all__ = ["WaveformPlot", "level", "peaks"]
+__all__ = ["PeakHistory", "TileWaveform", "WaveformPlot", "peaks"]
 
 
 def peaks(samples: npt.NDArray[np.int16], columns: int) -> tuple[npt.NDArray[np.float32],
@@ -24,16 +29,59 @@ def peaks(samples: npt.NDArray[np.int16], columns: int) -> tuple[npt.NDArray[np.
             block.max(axis=1).astype(np.float32) / 32768.0)
 
 
-def level(ring: RingBuffer | None, seconds: float = 0.15) -> float:
-    """RMS of the last moment of a track, 0..1 (0 when there is no track)."""
-    if ring is None or ring.written == 0:
-        return 0.0
-    x = ring.latest(max(1, int(ring.rate * seconds))).astype(np.float32)
-    return float(np.sqrt(np.mean(x * x)) / 32768.0)
+class PeakHistory:
+    """The last `columns` column peaks of one ring buffer, advanced incrementally."""
+
+    def __init__(self, ring: RingBuffer, seconds: float, columns: int) -> None:
+        self.ring = ring
+        self.columns = columns
+        self.per_column = max(1, int(seconds * ring.rate / columns))
+        self.lo = np.zeros(columns, np.float32)
+        self.hi = np.zeros(columns, np.float32)
+        self.pos = ring.written - ring.written % self.per_column  # column-aligned
+        self._buf = np.zeros(columns * self.per_column, np.int16)
+
+    def advance(self) -> bool:
+        """Take in whole new columns; False when none completed since last time."""
+        k = (self.ring.written - self.pos) // self.per_column
+        if k <= 0:
+            return False
+        k = min(k, self.columns)
+        n = k * self.per_column
+        start = self.ring.written - (self.ring.written - self.pos) % self.per_column - n
+        buf = self._buf[:n]
+        self.ring.read_into(buf, start)
+        block = buf.reshape(k, self.per_column)
+        self.lo[:-k] = self.lo[k:]
+        self.hi[:-k] = self.hi[k:]
+        self.lo[-k:] = block.min(axis=1) * (1 / 32768.0)
+        self.hi[-k:] = block.max(axis=1) * (1 / 32768.0)
+        self.pos = start + n
+        return True
+
+    def recent_peak(self, columns: int = 4) -> float:
+        """Loudest sample of the newest columns (0..1): the speaking indicator's measure."""
+        return float(max(self.hi[-columns:].max(), -self.lo[-columns:].min()))
+
+
+class _FixedCurve(pg.PlotCurveItem):  # type: ignore[misc]
+    """A curve whose extent is known in advance: skips pyqtgraph's per-update bounds scan."""
+
+    def __init__(self, columns: int, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self._rect = QRectF(0, -2.0, columns, 4.0)
+
+    def boundingRect(self) -> QRectF:
+        return self._rect
+
+    def dataBounds(self, ax: int, frac: float = 1.0,
+                   orthoRange: object = None) -> tuple[float, float]:
+        r = self._rect
+        return (r.left(), r.right()) if ax == 0 else (r.top(), r.bottom())
 
 
 class WaveformPlot(pg.PlotWidget):  # type: ignore[misc]
-    def __init__(self, seconds: float = 4.0, columns: int = 160,
+    def __init__(self, seconds: float = 4.0, columns: int = 160, pen_width: int = 1,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent=parent)
         self.seconds = seconds
@@ -45,6 +93,7 @@ class WaveformPlot(pg.PlotWidget):  # type: ignore[misc]
         item.setMenuEnabled(False)
         item.hideButtons()
         item.setMouseEnabled(False, False)
+        item.disableAutoRange()
         item.setXRange(0, columns, padding=0)
         item.setYRange(-2.05, 2.05, padding=0)
         self.setContentsMargins(0, 0, 0, 0)
@@ -52,32 +101,107 @@ class WaveformPlot(pg.PlotWidget):  # type: ignore[misc]
         pal = palette()
         self.setBackground(None)  # take the colour of the tile or panel behind it
         self.setStyleSheet("background: transparent;")
-        item.addLine(y=0, pen=pg.mkPen(pal.grid, width=1))
-        x = np.repeat(np.arange(columns, dtype=np.float32) + 0.5, 2)
-        self._x = x
+        self._x = np.repeat(np.arange(columns, dtype=np.float32) + 0.5, 2)
         self._y = {role: np.zeros(columns * 2, np.float32) for role in Role}
         self._offset = {Role.CUSTOMER: 1.0, Role.AGENT: -1.0}
-        self._curves = {
-            role: self.plot(x, self._y[role] + self._offset[role], connect="pairs",
-                            pen=pg.mkPen(pal.role(role), width=2))
-            for role in Role
-        }
-        self._silent = dict.fromkeys(Role, True)
+        self._curves: dict[Role, _FixedCurve] = {}
+        for role in Role:
+            curve = _FixedCurve(columns, pen=pg.mkPen(pal.role(role), width=pen_width),
+                                connect="pairs", skipFiniteCheck=True)
+            curve.setData(self._x, self._y[role] + self._offset[role], connect="pairs")
+            item.addItem(curve)
+            self._curves[role] = curve
+        self._history: dict[Role, PeakHistory | None] = dict.fromkeys(Role)
 
     def update_from(self, rings: dict[Role, RingBuffer | None]) -> None:
         for role, curve in self._curves.items():
             ring = rings.get(role)
-            y = self._y[role]
-            if ring is None or ring.written == 0:
-                if not self._silent[role]:
-                    y[:] = 0
-                    curve.setData(self._x, y + self._offset[role], connect="pairs")
-                    self._silent[role] = True
+            hist = self._history[role]
+            if ring is None:
+                if hist is not None:  # the track went away: flatten it once
+                    self._history[role] = None
+                    self._draw(role, curve, np.zeros(self.columns, np.float32),
+                               np.zeros(self.columns, np.float32))
                 continue
-            n = int(self.seconds * ring.rate)
-            lo, hi = peaks(ring.latest(n - n % self.columns), self.columns)
-            y[0::2] = np.clip(lo * self.gain, -0.95, 0.0)
-            y[1::2] = np.clip(hi * self.gain, 0.0, 0.95)
-            y[1::2] = np.maximum(y[1::2], y[0::2] + 0.01)  # a hairline where it is silent
-            curve.setData(self._x, y + self._offset[role], connect="pairs")
-            self._silent[role] = False
+            if hist is None or hist.ring is not ring:
+                hist = self._history[role] = PeakHistory(ring, self.seconds, self.columns)
+                hist.pos = max(0, ring.written - self.columns * hist.per_column)
+                hist.pos -= hist.pos % hist.per_column
+            if hist.advance():
+                self._draw(role, curve, hist.lo, hist.hi)
+
+    def _draw(self, role: Role, curve: _FixedCurve, lo: npt.NDArray[np.float32],
+              hi: npt.NDArray[np.float32]) -> None:
+        y = self._y[role]
+        y[0::2] = np.clip(lo * self.gain, -0.95, 0.0)
+        y[1::2] = np.maximum(np.clip(hi * self.gain, 0.0, 0.95), y[0::2] + 0.02)
+        curve.setData(self._x, y + self._offset[role], connect="pairs", skipFiniteCheck=True)
+
+    def level(self, role: Role) -> float:
+        hist = self._history[role]
+        return hist.recent_peak() if hist is not None else 0.0
+
+
+class TileWaveform(QWidget):
+    """The compact waveform of a wall tile. Same peaks as WaveformPlot, but the strokes are
+    turned into a path by pyqtgraph's array-to-path routine and painted straight onto a plain
+    widget: no graphics scene per tile, which is what many tiles on screen cost most."""
+
+    def __init__(self, seconds: float = 4.0, columns: int = 160,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.seconds = seconds
+        self.columns = columns
+        self.gain = 3.0
+        pal = palette()
+        self._pens = {role: QPen(QColor(pal.role(role)), 2) for role in Role}
+        for pen in self._pens.values():
+            pen.setCosmetic(True)
+        self._history: dict[Role, PeakHistory | None] = dict.fromkeys(Role)
+        self._paths: dict[Role, QPainterPath] = {}
+        self._y = {role: np.zeros(columns * 2, np.float32) for role in Role}
+        self._geometry = (0, 0)
+
+    def update_from(self, rings: dict[Role, RingBuffer | None]) -> None:
+        changed = False
+        for role in Role:
+            ring = rings.get(role)
+            hist = self._history[role]
+            if ring is None:
+                if hist is not None:
+                    self._history[role] = None
+                    self._y[role][:] = 0
+                    changed = True
+                continue
+            if hist is None or hist.ring is not ring:
+                hist = self._history[role] = PeakHistory(ring, self.seconds, self.columns)
+                hist.pos = max(0, ring.written - self.columns * hist.per_column)
+                hist.pos -= hist.pos % hist.per_column
+            if hist.advance():
+                y = self._y[role]
+                y[0::2] = np.clip(hist.lo * self.gain, -0.95, 0.0)
+                y[1::2] = np.maximum(np.clip(hist.hi * self.gain, 0.0, 0.95), y[0::2] + 0.03)
+                changed = True
+        if changed:
+            self._paths.clear()
+            self.update()
+
+    def level(self, role: Role) -> float:
+        hist = self._history[role]
+        return hist.recent_peak() if hist is not None else 0.0
+
+    def paintEvent(self, _event: object) -> None:
+        w, h = self.width(), self.height()
+        if (w, h) != self._geometry:
+            self._geometry = (w, h)
+            self._paths.clear()
+        p = QPainter(self)
+        half = h / 4.0  # each track gets half the height, centred on its own line
+        x = np.repeat((np.arange(self.columns, dtype=np.float64) + 0.5) * (w / self.columns), 2)
+        for role, centre in ((Role.CUSTOMER, h * 0.25), (Role.AGENT, h * 0.75)):
+            path = self._paths.get(role)
+            if path is None:
+                y = centre - self._y[role].astype(np.float64) * half
+                path = self._paths[role] = pg.arrayToQPath(x, y, connect="pairs")
+            p.setPen(self._pens[role])
+            p.drawPath(path)

@@ -11,6 +11,7 @@ calls run; the engine and the simulated calls run on the engine thread of the sa
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import sys
@@ -36,7 +37,7 @@ def main() -> None:
     from PySide6.QtWidgets import QApplication
 
     from console.config import Settings
-    from console.sim.client import SimOptions, play_call, plan_calls
+    from console.sim.client import SimOptions, plan_calls, play_call
     from console.sim.dialogues import load_dialogues
     from console.ui.app import Console
     from console.ui.theme import apply_theme
@@ -79,7 +80,7 @@ def main() -> None:
     def stop() -> None:
         cpu = time.thread_time() - marks["cpu"]
         wall = time.perf_counter() - marks["wall"]
-        gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(ticks)]
         visible = sum(1 for t in w.wall.tiles.values()
                       if t.isVisible() and not t.visibleRegion().isEmpty())
         print(f"\nui: {len(w.wall.tiles)} live calls ({visible} tiles on screen at "

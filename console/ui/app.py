@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
+import dataclasses
 import logging
+import signal
 import sys
 from dataclasses import replace
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from console import APP_ID, APP_NAME, __version__
-from console.config import Settings, save
+from console.config import ConfigError, Settings, load, save
 from console.engine import Engine, EngineThread
 from console.sim.demo import DemoCalls
 from console.ui.bridge import EngineBridge
@@ -31,6 +33,7 @@ class Console:
     def __init__(self, app: QApplication, settings: Settings) -> None:
         self.app = app
         self.settings = settings
+        self.shown = replace(settings)  # what the settings dialog last showed
         self.engine_thread: EngineThread | None = None
         self.demo: DemoCalls | None = None
         self._demo_future: concurrent.futures.Future[None] | None = None
@@ -71,10 +74,7 @@ class Console:
         if not dialog.exec() or dialog.result_settings is None:
             return
         new = dialog.result_settings
-        try:
-            save(replace(new, data_dir=new.data_dir))
-        except OSError as exc:
-            QMessageBox.warning(self.window, APP_NAME, f"Could not save settings: {exc}")
+        self._persist(new)
         if new.theme != self.settings.theme:
             apply_theme(self.app, new.theme)
         engine_fields = ("host", "port", "token", "no_auth", "public_url", "twilio_auth_token",
@@ -103,11 +103,27 @@ class Console:
     def toggle_theme(self) -> None:
         self.settings.theme = "light" if self.settings.theme == "dark" else "dark"
         apply_theme(self.app, self.settings.theme)
-        with contextlib.suppress(OSError):
-            save(self.settings)
+        self._persist(self.settings, fields=("theme",))
+
+    def _persist(self, new: Settings, fields: tuple[str, ...] | None = None) -> None:
+        """Save what the supervisor changed, on top of the config file as it is: settings
+        given on the command line for this run stay out of the file unless edited."""
+        try:
+            on_file = load()
+        except ConfigError:
+            on_file = Settings()
+        changed = fields or tuple(f.name for f in dataclasses.fields(Settings)
+                                  if getattr(new, f.name) != getattr(self.shown, f.name))
+        try:
+            save(replace(on_file, **{name: getattr(new, name) for name in changed}))
+        except OSError as exc:
+            QMessageBox.warning(self.window, APP_NAME, f"Could not save settings: {exc}")
+        self.shown = replace(new)
 
     def shutdown(self) -> None:
-        self.set_demo(False)
+        # The engine goes first: calls still live are cut short by the console (interrupted),
+        # not hung up by their callers; the demo's tasks end with the engine's loop.
+        self.demo = None
         self.bridge.close()
         if self.engine_thread is not None:
             self.engine_thread.stop()
@@ -132,6 +148,12 @@ def run_gui(settings: Settings, demo: bool = False) -> int:
     asyncio.set_event_loop(loop)
     closing = asyncio.Event()
     app.aboutToQuit.connect(closing.set)
+    # Ctrl+C or SIGTERM close the window like the user would, so calls end cleanly.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: QTimer.singleShot(0, app.quit))
+    wake = QTimer()
+    wake.start(200)  # lets Python run its signal handlers while Qt waits
+    wake.timeout.connect(lambda: None)
     with loop:
         loop.run_until_complete(closing.wait())
     console.shutdown()

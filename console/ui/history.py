@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
@@ -23,10 +25,29 @@ __all__ = ["HistoryPanel"]
 COLUMNS = ("Started", "Duration", "From", "To", "Provider", "State", "Call id")
 
 
+def _read_calls(data_dir: str) -> list[dict[str, Any]] | str:
+    path = db_path(data_dir)
+    if not path.exists():
+        return []
+    try:
+        conn = connect(path, readonly=True)
+        try:
+            return list_calls(conn, limit=500)
+        finally:
+            conn.close()
+    except Exception as exc:  # the store is shared with the engine; never crash the UI
+        return f"Could not read call history: {exc}"
+
+
 class HistoryPanel(QWidget):
+    loaded = Signal(object)  # list of calls, or an error message
+
     def __init__(self, data_dir: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.data_dir = data_dir
+        # Reads happen off the UI thread; results come back through a queued signal.
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history")
+        self.loaded.connect(self._show)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().setVisible(False)
@@ -43,18 +64,16 @@ class HistoryPanel(QWidget):
         layout.addWidget(self.table, 1)
 
     def refresh(self) -> None:
-        path = db_path(self.data_dir)
-        if not path.exists():
-            self.status.setText("No calls yet.")
+        future = self._pool.submit(_read_calls, self.data_dir)
+        future.add_done_callback(lambda f: self.loaded.emit(f.result()))
+
+    def _show(self, calls: list[dict[str, Any]] | str) -> None:
+        if isinstance(calls, str):
+            self.status.setText(calls)
             return
-        try:
-            conn = connect(path, readonly=True)
-            try:
-                calls = list_calls(conn, limit=500)
-            finally:
-                conn.close()
-        except Exception as exc:  # the store is shared with the engine; never crash the UI
-            self.status.setText(f"Could not read call history: {exc}")
+        if not calls:
+            self.status.setText("No calls yet.")
+            self.table.setRowCount(0)
             return
         self.status.setText(f"{len(calls)} calls, newest first. Exports: "
                             "coach-console export CALL_ID --format json|wav")

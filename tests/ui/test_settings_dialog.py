@@ -68,3 +68,25 @@ def test_regenerate_token_and_missing_devices(qtbot) -> None:  # type: ignore[no
     regen = next(b for b in d.findChildren(QPushButton) if b.text() == "Regenerate")
     regen.click()
     assert d.token.text() != "abc" and len(d.token.text()) >= 24
+
+
+def test_saving_keeps_one_run_overrides_out_of_the_file(qapp, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A --port given on the command line is not written to the config by a settings save."""
+    import os
+
+    from console.config import config_path
+    from console.ui.app import Console
+
+    save(Settings(port=8765, token="file-token"), config_path())
+    settings.token = "file-token"
+    c = Console(qapp, settings)  # runs with port 0, as if from --port 0
+    try:
+        edited = Settings(**{**settings.__dict__, "theme": "light"})
+        c._persist(edited)
+        on_file = load(config_path())
+        assert on_file.theme == "light"
+        assert on_file.port == 8765  # the one-run override stayed out
+        assert os.stat(config_path()).st_mode & 0o777 == 0o600
+    finally:
+        c.shutdown()
+        c.window.close()

@@ -53,10 +53,12 @@ class CallInfo:
     sentiment_history: dict[Role, list[tuple[float, float]]] = field(default_factory=dict)
     alerts: list[AlertRaised] = field(default_factory=list)
     marks: int = 0
+    caller_name: str = ""
 
     @property
     def title(self) -> str:
-        return self.from_number or "Unknown caller"
+        number = self.from_number or "Unknown caller"
+        return f"{self.caller_name} · {number}" if self.caller_name else number
 
     def duration(self, now: float | None = None) -> float:
         end = self.ended_at if self.ended_at is not None else (now or time.time())
@@ -71,6 +73,15 @@ class CallInfo:
 
     def transcript(self) -> list[TranscriptSegment]:
         return sorted(self.segments.values(), key=lambda s: (s.start_s, s.segment_id))
+
+
+def caller_name(params: dict[str, str]) -> str:
+    """A display name from the stream's custom parameters, when the dial plan passes one."""
+    lower = {k.strip().lower().replace("_", ""): v.strip() for k, v in params.items()}
+    for key in ("callername", "customername", "name", "displayname"):
+        if lower.get(key):
+            return lower[key]
+    return " ".join(p for p in (lower.get("firstname", ""), lower.get("lastname", "")) if p)
 
 
 @dataclass
@@ -117,6 +128,7 @@ class CallsModel:
         ch.updated.add(call.id)
         if isinstance(ev, StreamOpened):
             call.streams += 1
+            call.caller_name = call.caller_name or caller_name(ev.custom_parameters)
             call.codec = f"{ev.media_format.encoding}/{ev.media_format.sample_rate // 1000}k"
             if ev.codec_error:
                 call.problems.append(ev.codec_error)

@@ -60,3 +60,17 @@ def test_agent_inbound_leg_preferred_over_what_the_customer_leg_hears() -> None:
     assert m.calls["c"].track_for(Role.AGENT).key == "B/inbound"
     assert m.calls["c"].track_for(Role.CUSTOMER) is None
     assert m.calls["c"].title == "Unknown caller"
+
+
+def test_caller_name_from_custom_parameters() -> None:
+    from console.ui.model import caller_name
+
+    assert caller_name({"FirstName": "Jane", "LastName": "Doe", "RemoteParty": "Bob"}) == \
+        "Jane Doe"
+    assert caller_name({"caller_name": "Acme Ltd"}) == "Acme Ltd"
+    assert caller_name({"leg": "customer"}) == ""
+    m = CallsModel()
+    m.apply([CallStarted("c", Provider.TWILIO, "+1555", None, 0.0),
+             StreamOpened("c", "s", Provider.TWILIO, MediaFormat("PCMU", 8000), (), {},
+                          "customer", {"FirstName": "Jane", "LastName": "Doe"}, None, 0.0)])
+    assert m.calls["c"].title == "Jane Doe · +1555"

@@ -58,13 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
                                        "e.g. 7d, 12h)")
     calls.add_argument("--until", help="only calls started before (YYYY-MM-DD[THH:MM])")
     calls.add_argument("--limit", type=int, help="at most this many")
+    calls.add_argument("--search", metavar="TEXT",
+                       help="only calls whose transcript has these words (full-text)")
 
     export = sub.add_parser("export", help="export calls as files")
     _data_flag(export)
     which = export.add_mutually_exclusive_group(required=True)
     which.add_argument("call_id", nargs="?", help="call id (or a unique prefix, or stream id)")
     which.add_argument("--all", action="store_true", help="every call")
-    export.add_argument("--format", required=True, choices=["json", "wav"])
+    export.add_argument("--format", required=True,
+                        choices=["txt", "json", "srt", "vtt", "csv", "wav"])
     export.add_argument("-o", "--output", help="file (one call) or folder (--all); "
                                                "JSON defaults to standard output")
 
@@ -136,11 +139,11 @@ def _open_store(args: argparse.Namespace) -> tuple[Any, Path]:
 
 
 def cmd_calls(args: argparse.Namespace) -> int:
-    from console.store.queries import list_calls
+    from console.store.queries import HIT_END, HIT_START, list_calls
 
     conn, _ = _open_store(args)
     calls = list_calls(conn, since=_parse_when(args.since), until=_parse_when(args.until),
-                       limit=args.limit)
+                       limit=args.limit, search=args.search)
     if args.json:
         json.dump(calls, sys.stdout, indent=2)
         print()
@@ -155,11 +158,17 @@ def cmd_calls(args: argparse.Namespace) -> int:
         started = (c["started_at"] or "")[:19].replace("T", " ")
         print(f"{started:<20} {c['state']:<11} {dur:>7} {c['provider']:<8} "
               f"{c['from'] or '-':<16} {c['to'] or '-':<16} {c['id']}")
+        for hit in c.get("hits", [])[:3]:
+            snippet = hit["snippet"].replace(HIT_START, "\033[1m").replace(HIT_END, "\033[0m") \
+                if sys.stdout.isatty() else hit["snippet"].replace(HIT_START, "[").replace(
+                    HIT_END, "]")
+            print(f"{'':<20} {hit['speaker']:>11} @{hit['start_s']:7.1f}s  {snippet}")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from console.store.export_wav import NotRecorded, export_wav
+    from console.store.exports import render
     from console.store.queries import CallNotFound, call_detail, list_calls
 
     conn, data_dir = _open_store(args)
@@ -174,17 +183,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     failures = 0
     for call_id in ids:
         try:
-            if args.format == "json":
-                text = json.dumps(call_detail(conn, call_id), indent=2) + "\n"
-                if out is None or str(out) == "-":
-                    sys.stdout.write(text)
-                    continue
-                target = out / f"{_file_name(call_id)}.json" if args.all else out
-                target.write_text(text)
-            else:
+            if args.format == "wav":
                 target = (out / f"{_file_name(call_id)}.wav" if args.all
                           else out or Path(f"{_file_name(call_id)}.wav"))
                 export_wav(conn, data_dir, call_id, target)
+            else:
+                text = render(call_detail(conn, call_id), args.format)
+                if out is None or str(out) == "-":
+                    sys.stdout.write(text)
+                    continue
+                target = out / f"{_file_name(call_id)}.{args.format}" if args.all else out
+                target.write_text(text, encoding="utf-8")
             print(f"wrote {target}", file=sys.stderr)
         except (CallNotFound, NotRecorded) as exc:
             print(f"coach-console: {exc}", file=sys.stderr)

@@ -61,7 +61,8 @@ class Engine:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._lock_file = self._lock_data_dir()
         self._raise_file_limit()
-        self.store = StoreWriter(self.data_dir, record=settings.record)
+        self.store = StoreWriter(self.data_dir, record=settings.record,
+                                 retention_days=settings.retention_days)
         self.bus.subscribe(self.store.on_event)
         self.registry = CallRegistry(
             self.bus,

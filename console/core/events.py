@@ -247,6 +247,17 @@ class AlertRaised:
     severity: str = "warning"  # "info", "warning" or "critical"
 
 
+@dataclass(frozen=True, slots=True)
+class SupervisorAction:
+    """Something the supervisor did to a call (listen, whisper, barge, stop, export...),
+    kept in the call's audit trail."""
+
+    call_id: str | None
+    action: str
+    at: float
+    detail: str = ""
+
+
 CallEvent = (
     CallStarted
     | StreamOpened
@@ -259,4 +270,5 @@ CallEvent = (
     | TranscriptSegment
     | SentimentSample
     | AlertRaised
+    | SupervisorAction
 )

@@ -95,6 +95,39 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX alerts_call ON alerts(call_id);
     """,
+    # 2: sentiment samples, the supervisor's audit trail, full-text search over transcripts.
+    """
+    CREATE TABLE sentiment (
+        id INTEGER PRIMARY KEY,
+        call_id TEXT NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+        speaker TEXT NOT NULL,
+        at_s REAL NOT NULL,
+        score REAL NOT NULL
+    );
+    CREATE INDEX sentiment_call ON sentiment(call_id, at_s);
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        call_id TEXT REFERENCES calls(id) ON DELETE CASCADE,
+        at REAL NOT NULL,
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX audit_call ON audit(call_id, at);
+    CREATE VIRTUAL TABLE segments_fts USING fts5(
+        text, content='segments', content_rowid='id', tokenize='unicode61'
+    );
+    INSERT INTO segments_fts(rowid, text) SELECT id, text FROM segments;
+    CREATE TRIGGER segments_ai AFTER INSERT ON segments BEGIN
+        INSERT INTO segments_fts(rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TRIGGER segments_ad AFTER DELETE ON segments BEGIN
+        INSERT INTO segments_fts(segments_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    END;
+    CREATE TRIGGER segments_au AFTER UPDATE ON segments BEGIN
+        INSERT INTO segments_fts(segments_fts, rowid, text) VALUES ('delete', old.id, old.text);
+        INSERT INTO segments_fts(rowid, text) VALUES (new.id, new.text);
+    END;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

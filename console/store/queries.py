@@ -7,7 +7,11 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["CallNotFound", "call_detail", "find_call", "iso", "list_calls"]
+__all__ = ["CallNotFound", "call_detail", "find_call", "fts_query", "iso", "list_calls",
+           "search_segments"]
+
+EXPORT_SCHEMA_VERSION = 1
+HIT_START, HIT_END = "\x02", "\x03"  # around matched words in search snippets
 
 
 class CallNotFound(LookupError):
@@ -38,14 +42,61 @@ def _summary(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
                                 "WHERE call_id = ?", (row["id"],)).fetchone()[0],
         "stream_ids": streams,
         "recorded": bool(row["recorded"]),
+        "alert_count": conn.execute("SELECT COUNT(*) FROM alerts WHERE call_id = ?",
+                                    (row["id"],)).fetchone()[0],
+        "sentiment": _sentiment_summary(conn, row["id"]),
     }
 
 
+def _sentiment_summary(conn: sqlite3.Connection, call_id: str) -> dict[str, float | None]:
+    """Mean sentiment of each speaker's final segments (None when there are none)."""
+    out: dict[str, float | None] = {"customer": None, "agent": None}
+    for r in conn.execute("SELECT speaker, AVG(sentiment) FROM segments WHERE call_id = ? "
+                          "AND sentiment IS NOT NULL GROUP BY speaker", (call_id,)):
+        out[r[0]] = round(r[1], 3)
+    return out
+
+
+def fts_query(text: str) -> str:
+    """User words to an FTS5 query: every word must appear (as a prefix for the last one,
+    so results follow typing); quotes keep punctuation from being read as query syntax."""
+    words = [w for w in text.replace('"', " ").split() if w]
+    if not words:
+        return ""
+    quoted = [f'"{w}"' for w in words]
+    quoted[-1] += "*"
+    return " ".join(quoted)
+
+
+def search_segments(conn: sqlite3.Connection, text: str, limit: int = 200
+                    ) -> list[dict[str, Any]]:
+    """Final segments matching `text`, best first, with the hit marked in `snippet`."""
+    query = fts_query(text)
+    if not query:
+        return []
+    rows = conn.execute(
+        "SELECT s.call_id, s.speaker, s.start_s, s.text, "
+        f"snippet(segments_fts, 0, '{HIT_START}', '{HIT_END}', '…', 12) AS snippet "
+        "FROM segments_fts JOIN segments s ON s.id = segments_fts.rowid "
+        "WHERE segments_fts MATCH ? ORDER BY rank LIMIT ?", (query, limit)).fetchall()
+    return [dict(r) for r in rows]
+
+
 def list_calls(conn: sqlite3.Connection, *, since: float | None = None,
-               until: float | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-    """Calls, newest first."""
+               until: float | None = None, limit: int | None = None,
+               search: str | None = None) -> list[dict[str, Any]]:
+    """Calls, newest first; with `search`, only those whose transcript matches, each with
+    its `hits`."""
     sql = "SELECT * FROM calls WHERE 1=1"
     args: list[Any] = []
+    hits: dict[str, list[dict[str, Any]]] = {}
+    if search is not None:
+        for hit in search_segments(conn, search, limit=1000):
+            hits.setdefault(hit["call_id"], []).append(hit)
+        if not hits:
+            return []
+        sql += f" AND id IN ({','.join('?' * len(hits))})"
+        args += list(hits)
     if since is not None:
         sql += " AND started_at >= ?"
         args.append(since)
@@ -56,7 +107,13 @@ def list_calls(conn: sqlite3.Connection, *, since: float | None = None,
     if limit:
         sql += " LIMIT ?"
         args.append(limit)
-    return [_summary(conn, row) for row in conn.execute(sql, args)]
+    out = [_summary(conn, row) for row in conn.execute(sql, args)]
+    if search is not None:
+        for call in out:
+            call["hits"] = [{"speaker": h["speaker"], "start_s": h["start_s"],
+                             "text": h["text"], "snippet": h["snippet"]}
+                            for h in hits.get(call["id"], [])[:20]]
+    return out
 
 
 def find_call(conn: sqlite3.Connection, ident: str) -> sqlite3.Row:
@@ -82,7 +139,7 @@ def call_detail(conn: sqlite3.Connection, call_id: str) -> dict[str, Any]:
     """Everything known about one call, as the JSON export writes it."""
     row = find_call(conn, call_id)
     cid = row["id"]
-    out = _summary(conn, row)
+    out = {"schema_version": EXPORT_SCHEMA_VERSION, **_summary(conn, row)}
     seen: dict[str, list[str]] = {}
     for t in conn.execute("SELECT stream_uid, name FROM tracks WHERE call_id = ? ORDER BY name",
                           (cid,)):
@@ -133,6 +190,15 @@ def call_detail(conn: sqlite3.Connection, call_id: str) -> dict[str, Any]:
     out["alerts"] = [
         {"rule": a["rule"], "speaker": a["speaker"], "at_s": a["at_s"], "text": a["text"]}
         for a in conn.execute("SELECT * FROM alerts WHERE call_id = ? ORDER BY at_s, id", (cid,))
+    ]
+    out["sentiment_samples"] = [
+        {"speaker": r["speaker"], "at_s": r["at_s"], "score": r["score"]}
+        for r in conn.execute("SELECT * FROM sentiment WHERE call_id = ? ORDER BY at_s, id",
+                              (cid,))
+    ]
+    out["audit"] = [
+        {"at": iso(r["at"]), "action": r["action"], "detail": r["detail"]}
+        for r in conn.execute("SELECT * FROM audit WHERE call_id = ? ORDER BY at, id", (cid,))
     ]
     out["problems"] = [
         {"kind": p["kind"], "message": p["message"], "at": iso(p["at"])}

@@ -24,14 +24,17 @@ from console.core.events import (
     CallEvent,
     CallStarted,
     DtmfReceived,
+    SentimentSample,
     StreamClosed,
     StreamOpened,
     StreamProblem,
+    SupervisorAction,
     TrackOpened,
     TranscriptSegment,
 )
 from console.store.db import connect, db_path
 from console.store.recording import TrackFiles, track_paths
+from console.store.retention import prune
 
 __all__ = ["StoreWriter", "recover_interrupted"]
 
@@ -62,14 +65,18 @@ def _urgent(item: Any) -> bool:
     A final transcript segment is committed as it happens, so a crash cannot lose it."""
     if isinstance(item, TranscriptSegment):
         return item.final
-    return isinstance(item, (CallStarted, CallEnded, StreamClosed, AlertRaised))
+    return isinstance(item, (CallStarted, CallEnded, StreamClosed, AlertRaised,
+                             SupervisorAction))
 
 
 class StoreWriter:
     def __init__(self, data_dir: str | Path, *, record: bool = False,
-                 batch_seconds: float = 0.5) -> None:
+                 batch_seconds: float = 0.5, retention_days: int = 0) -> None:
         self.data_dir = Path(data_dir)
         self.record = record
+        self.retention_days = retention_days
+        self.pruned = 0
+        self._next_prune = 0.0
         self.batch_seconds = batch_seconds
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._conn = connect(db_path(self.data_dir))
@@ -127,9 +134,22 @@ class StoreWriter:
                 stop = self._process(batch)
             elif self._pending_sql:
                 self._commit([])
+            if self.retention_days and time.monotonic() >= self._next_prune:
+                self._next_prune = time.monotonic() + 3600
+                self._prune()
         for files in self._tracks.values():
             files.close()
         self._conn.close()
+
+    def _prune(self) -> None:
+        try:
+            n = prune(self._conn, self.data_dir, self.retention_days)
+        except (sqlite3.Error, OSError) as exc:
+            log.error("could not prune old calls: %s", exc)
+            return
+        if n:
+            self.pruned += n
+            log.info("removed %d call(s) older than %d days", n, self.retention_days)
 
     def _process(self, batch: list[Any]) -> bool:
         frames: dict[str, list[Batch]] = {}
@@ -253,6 +273,12 @@ class StoreWriter:
                     "VALUES (?, ?, ?, ?, ?, ?)",
                     (ev.call_id, ev.speaker.value, ev.start_s, ev.end_s, ev.text, ev.sentiment),
                 )
+        elif isinstance(ev, SentimentSample):
+            c.execute("INSERT INTO sentiment (call_id, speaker, at_s, score) VALUES (?, ?, ?, ?)",
+                      (ev.call_id, ev.speaker.value, ev.at_s, ev.score))
+        elif isinstance(ev, SupervisorAction):
+            c.execute("INSERT INTO audit (call_id, at, action, detail) VALUES (?, ?, ?, ?)",
+                      (ev.call_id, ev.at, ev.action, ev.detail))
         elif isinstance(ev, AlertRaised):
             c.execute(
                 "INSERT INTO alerts (call_id, rule, speaker, at_s, text) VALUES (?, ?, ?, ?, ?)",

@@ -111,21 +111,29 @@ def _place_stream(tracks: list[_Track]) -> None:
 
 
 def _render(t: _Track, rate: int, offset: int) -> Pcm:
-    """The track as one continuous signal at `rate`, starting `offset` samples in."""
+    """The track as one continuous signal at `rate`, starting `offset` samples in.
+
+    Frames that follow each other both on the timeline and in the file (nearly all of
+    them) are copied as one run, so memory stays at the size of the output."""
     assert t.starts is not None
     idx = t.index
     if not idx.size:
         return np.zeros(0, np.int16)
     n = idx["n"].astype(np.int64)
-    total = int(n.sum())
-    length = int((t.starts + n).max())
+    starts = t.starts
+    offs = idx["offset"].astype(np.int64)
+    length = int((starts + n).max())
     out = np.zeros(max(length, 0), np.int16)
-    seg_start = np.repeat(np.cumsum(n) - n, n)
-    within = np.arange(total, dtype=np.int64) - seg_start
-    dst = np.repeat(t.starts, n) + within
-    src = np.repeat(idx["offset"].astype(np.int64), n) + within
-    valid = dst >= 0
-    out[dst[valid]] = t.pcm[src[valid]]
+    breaks = np.nonzero((starts[1:] != starts[:-1] + n[:-1])
+                        | (offs[1:] != offs[:-1] + n[:-1]))[0] + 1
+    bounds = np.concatenate([[0], breaks, [idx.size]])
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        dst, src = int(starts[a]), int(offs[a])
+        size = int(offs[b - 1] + n[b - 1] - src)
+        if dst < 0:  # a frame stamped before the stream's origin: keep what is after it
+            src, size, dst = src - dst, size + dst, 0
+        if size > 0:
+            out[dst : dst + size] = t.pcm[src : src + size]
     if t.rate != rate:
         out = resample(out, t.rate, rate)
     return np.concatenate([np.zeros(offset, np.int16), out]) if offset else out

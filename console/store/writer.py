@@ -12,6 +12,7 @@ import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,8 @@ class StoreWriter:
         self._pending_sql: list[CallEvent] = []
         self.errors: list[str] = []
         self.frames_written = 0
+        # Called on the writer thread with each batch of events just committed.
+        self.on_commit: Callable[[list[CallEvent]], None] | None = None
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._thread.start()
@@ -206,6 +209,8 @@ class StoreWriter:
                 for event in todo:
                     self._apply(event)
             self._pending_sql = []
+            if self.on_commit is not None:
+                self.on_commit(todo)
         except sqlite3.Error as exc:
             # Disk full or locked: keep the events and try again with the next batch.
             self._pending_sql = todo[-100000:]

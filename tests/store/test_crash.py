@@ -61,3 +61,37 @@ def test_kill_9_mid_call(tmp_path: Path) -> None:
     stereo, rate = read_wav(wav)
     seconds = stereo.shape[0] / rate
     assert 2.0 <= seconds <= 3.5, seconds  # written up to the last batch before the kill
+
+
+def test_kill_9_loses_no_committed_segment(tmp_path: Path) -> None:
+    import random
+    import sqlite3 as sq
+
+    from console.store.writer import StoreWriter
+
+    child = Path(__file__).with_name("segment_writer_child.py")
+    for attempt in range(3):  # kill at a different moment each time
+        data = tmp_path / f"run{attempt}"
+        proc = subprocess.Popen([sys.executable, str(child), str(data)],
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        committed: list[str] = []
+        want = random.Random(attempt).randint(30, 200)
+        for line in proc.stdout:
+            committed.append(line.split()[1])
+            if len(committed) >= want:
+                break
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        committed += [line.split()[1] for line in proc.stdout]  # announced before it died
+        conn = sq.connect(data / "coach-console.db")
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        rows = {r[0] for r in conn.execute("SELECT text FROM segments WHERE call_id='k9'")}
+        assert {f"final segment number {c[3:]}" for c in committed} <= rows
+        fts = conn.execute("SELECT COUNT(*) FROM segments_fts WHERE segments_fts MATCH "
+                           "'segment'").fetchone()[0]
+        assert fts == len(rows)  # the search index committed with its rows
+        conn.close()
+        w = StoreWriter(data)  # the next start finds the call open and closes it
+        assert w.recovered == 1
+        w.close()

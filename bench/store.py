@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from console.core.events import (  # noqa: E402
+from console.core.events import (
     CallEnded,
     CallEvent,
     CallStarted,
@@ -31,11 +31,11 @@ from console.core.events import (  # noqa: E402
     TrackOpened,
     TranscriptSegment,
 )
-from console.store.db import connect, db_path  # noqa: E402
-from console.store.export_wav import call_audio  # noqa: E402
-from console.store.exports import render  # noqa: E402
-from console.store.queries import call_detail  # noqa: E402
-from console.store.writer import StoreWriter  # noqa: E402
+from console.store.db import connect, db_path
+from console.store.export_wav import call_audio
+from console.store.exports import render
+from console.store.queries import call_detail
+from console.store.writer import StoreWriter
 
 TEXT = "I was charged twice for my subscription this month and I would like a refund please"
 
@@ -159,9 +159,10 @@ def main() -> None:
     hour = export_hour()
     print("\nstore")
     print(f"final segments committed, sustained   {rate:10,.0f} /s")
-    print(f"segment publish -> commit, 20 calls recording: p50 {1000 * statistics.median(waits):.1f} "
-          f"ms, p95 {1000 * waits[int(0.95 * len(waits))]:.1f} ms, max {1000 * waits[-1]:.1f} ms "
-          f"({len(waits)} segments)")
+    p50 = 1000 * statistics.median(waits)
+    p95 = 1000 * waits[int(0.95 * len(waits))]
+    print(f"segment publish -> commit, 20 calls recording: p50 {p50:.1f} ms, p95 {p95:.1f} ms, "
+          f"max {1000 * waits[-1]:.1f} ms ({len(waits)} segments)")
     print("export of a 1-hour call (1,800 segments, both tracks recorded):")
     for name, secs in hour.items():
         print(f"  {name:<26} {secs * 1000:8.0f} ms")

@@ -6,6 +6,7 @@ milliseconds Twilio documents, otherwise by its chunk number (lost chunks become
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from dataclasses import dataclass
 from math import gcd
@@ -127,7 +128,7 @@ def _render(t: _Track, rate: int, offset: int) -> Pcm:
     breaks = np.nonzero((starts[1:] != starts[:-1] + n[:-1])
                         | (offs[1:] != offs[:-1] + n[:-1]))[0] + 1
     bounds = np.concatenate([[0], breaks, [idx.size]])
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+    for a, b in itertools.pairwise(bounds):
         dst, src = int(starts[a]), int(offs[a])
         size = int(offs[b - 1] + n[b - 1] - src)
         if dst < 0:  # a frame stamped before the stream's origin: keep what is after it

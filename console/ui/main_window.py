@@ -66,6 +66,7 @@ class MainWindow(QMainWindow):
         self.live.setStretchFactor(1, 2)
         self.live.setSizes([860, 600])
         self.history = HistoryPanel(str(settings.data_path()))
+        self.history.audit.connect(self._audit)
         self.connection = ConnectionPanel()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.live, "Live calls")
@@ -168,6 +169,12 @@ class MainWindow(QMainWindow):
         self.model.forget(call_id)
         self.stack.setCurrentWidget(self.wall if self.wall.tiles else self.empty)
 
+    def _audit(self, call_id: str, action: str, detail: str) -> None:
+        """Supervisor actions go to the call's audit trail through the engine's bus."""
+        from console.core.events import SupervisorAction
+
+        self.bridge.engine.bus.publish(SupervisorAction(call_id, action, time.time(), detail))
+
     def _selected(self, call_id: str) -> None:
         self.view.show_call(self.model.calls.get(call_id) if call_id else None)
 
@@ -230,4 +237,5 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.fast.stop()
         self.slow.stop()
+        self.history.shutdown()
         super().closeEvent(event)

@@ -140,7 +140,7 @@ _INBOUND = TrackName.INBOUND
 
 
 def parse_common(event: str, msg: dict[str, Any], stream_id: str | None,
-                 seq: int | None) -> StreamEvent:
+                 seq: int | None, provider: str) -> StreamEvent:
     """The frames Telnyx and Twilio shape alike: media, dtmf, mark, stop and error.
 
     Errors may sit under "payload" (current Telnyx docs) or "error" (older ones), with a
@@ -172,7 +172,7 @@ def parse_common(event: str, msg: dict[str, Any], stream_id: str | None,
             code = None
         title = body.get("title") or body.get("message") or "error"
         return ProviderError(stream_id, code, str(title), str(body.get("detail") or ""))
-    raise FrameError("unknown_event", f"unknown event {event!r:.40}")
+    raise FrameError("unknown_event", f"unknown {provider} event {event!r:.40}")
 
 
 def custom_parameters(raw: Any) -> dict[str, str]:

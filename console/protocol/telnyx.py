@@ -54,12 +54,7 @@ def parse(msg: dict[str, Any]) -> StreamEvent:
         if isinstance(inner, dict):
             token = opt_str(inner.get(AUTH_HEADER), "connected token")
         return Connected(Provider.TELNYX, opt_str(msg.get("version"), "version"), token)
-    try:
-        return parse_common(event, msg, stream_id, seq)
-    except FrameError as exc:
-        if exc.kind == "unknown_event":
-            raise FrameError("unknown_event", f"unknown Telnyx event {event!r:.40}") from None
-        raise
+    return parse_common(event, msg, stream_id, seq, "Telnyx")
 
 
 def _start(msg: dict[str, Any], stream_id: str | None, seq: int | None) -> Started:

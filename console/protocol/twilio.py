@@ -53,12 +53,7 @@ def parse(msg: dict[str, Any]) -> StreamEvent:
         return _start(msg, stream_id, seq)
     if event == "connected":
         return Connected(Provider.TWILIO, opt_str(msg.get("version"), "version"))
-    try:
-        return parse_common(event, msg, stream_id, seq)
-    except FrameError as exc:
-        if exc.kind == "unknown_event":
-            raise FrameError("unknown_event", f"unknown Twilio event {event!r:.40}") from None
-        raise
+    return parse_common(event, msg, stream_id, seq, "Twilio")
 
 
 def _start(msg: dict[str, Any], stream_id: str | None, seq: int | None) -> Started:

@@ -27,6 +27,7 @@ from console.ui.call_tile import format_duration
 from console.ui.model import CallInfo
 from console.ui.theme import palette
 from console.ui.waveform import WaveformPlot
+from console.ui.widgets import sentiment_plot
 
 __all__ = ["AUDIO_MISSING", "CallView"]
 
@@ -89,18 +90,9 @@ class CallView(QWidget):
         bar.valueChanged.connect(self._on_scroll)
         self._rendered_segments = -1
 
-        self.trend = pg.PlotWidget()
-        item = self.trend.getPlotItem()
-        item.setMenuEnabled(False)
-        item.hideButtons()
-        item.setMouseEnabled(False, False)
-        item.setYRange(-1, 1, padding=0.05)
-        item.setLabel("left", "sentiment")
-        item.setLabel("bottom", "seconds")
-        item.addLine(y=0, pen=pg.mkPen(pal.grid))
+        self.trend = sentiment_plot()
         self.trend_curves = {r: self.trend.plot(pen=pg.mkPen(pal.role(r), width=2))
                              for r in Role}
-        self.trend.setMinimumHeight(120)
 
         self.dtmf = QListWidget()
         self.problems = QListWidget()

@@ -37,6 +37,7 @@ from console.store.exports import FORMATS, render
 from console.store.queries import HIT_END, HIT_START, call_detail, list_calls
 from console.ui.call_tile import format_duration
 from console.ui.theme import palette
+from console.ui.widgets import sentiment_plot
 
 __all__ = ["HistoryPanel"]
 
@@ -145,14 +146,8 @@ class HistoryPanel(QWidget):
         self.play_note.setProperty("muted", True)
         self.play_note.setWordWrap(True)
         self.transcript = QTextBrowser()
-        self.trend = pg.PlotWidget()
-        item = self.trend.getPlotItem()
-        item.setMenuEnabled(False)
-        item.hideButtons()
-        item.setMouseEnabled(False, False)
-        item.setYRange(-1, 1, padding=0.05)
-        item.setLabel("bottom", "seconds")
-        self.trend.setMinimumHeight(110)
+        self.trend = sentiment_plot()
+        self._trend_curves: list[Any] = []
         self.events = QListWidget()
         buttons = QHBoxLayout()
         buttons.addWidget(self.play_button)
@@ -299,13 +294,15 @@ class HistoryPanel(QWidget):
                         f"</span>&nbsp; <b style='color:{color}'>{who}</b>&nbsp; {text}</p>")
         self.transcript.setHtml("".join(rows) or
                                 f"<p style='color:{pal.muted}'>No transcript for this call.</p>")
-        self.trend.clear()
+        for curve in self._trend_curves:
+            self.trend.removeItem(curve)
+        self._trend_curves = []
         for speaker, color in (("customer", pal.customer), ("agent", pal.agent)):
             pts = [(s["at_s"], s["score"]) for s in detail["sentiment_samples"]
                    if s["speaker"] == speaker]
             if pts:
-                self.trend.plot([p[0] for p in pts], [p[1] for p in pts],
-                                pen=pg.mkPen(color, width=2))
+                self._trend_curves.append(self.trend.plot(
+                    [p[0] for p in pts], [p[1] for p in pts], pen=pg.mkPen(color, width=2)))
         self.events.clear()
         for d in detail["dtmf"]:
             self.events.addItem(f"{format_duration(d['at_s'])}  keypad {d['digit']}")

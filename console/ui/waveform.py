@@ -59,6 +59,18 @@ class PeakHistory:
         self.pos = start + n
         return True
 
+    @classmethod
+    def following(cls, ring: RingBuffer, seconds: float, columns: int,
+                  current: PeakHistory | None) -> PeakHistory:
+        """The history for `ring`: the current one if it follows that ring, else a new one
+        that starts a full window back so the plot fills at once."""
+        if current is not None and current.ring is ring:
+            return current
+        hist = cls(ring, seconds, columns)
+        hist.pos = max(0, ring.written - columns * hist.per_column)
+        hist.pos -= hist.pos % hist.per_column
+        return hist
+
     def recent_peak(self, columns: int = 4) -> float:
         """Loudest sample of the newest columns (0..1): the speaking indicator's measure."""
         return float(max(self.hi[-columns:].max(), -self.lo[-columns:].min()))
@@ -123,10 +135,8 @@ class WaveformPlot(pg.PlotWidget):  # type: ignore[misc]
                     self._draw(role, curve, np.zeros(self.columns, np.float32),
                                np.zeros(self.columns, np.float32))
                 continue
-            if hist is None or hist.ring is not ring:
-                hist = self._history[role] = PeakHistory(ring, self.seconds, self.columns)
-                hist.pos = max(0, ring.written - self.columns * hist.per_column)
-                hist.pos -= hist.pos % hist.per_column
+            hist = self._history[role] = PeakHistory.following(ring, self.seconds,
+                                                               self.columns, hist)
             if hist.advance():
                 self._draw(role, curve, hist.lo, hist.hi)
 
@@ -173,10 +183,8 @@ class TileWaveform(QWidget):
                     self._y[role][:] = 0
                     changed = True
                 continue
-            if hist is None or hist.ring is not ring:
-                hist = self._history[role] = PeakHistory(ring, self.seconds, self.columns)
-                hist.pos = max(0, ring.written - self.columns * hist.per_column)
-                hist.pos -= hist.pos % hist.per_column
+            hist = self._history[role] = PeakHistory.following(ring, self.seconds,
+                                                               self.columns, hist)
             if hist.advance():
                 y = self._y[role]
                 y[0::2] = np.clip(hist.lo * self.gain, -0.95, 0.0)

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QLinearGradient, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from console.ui.theme import palette
 
-__all__ = ["SentimentGauge", "SpeakingDot"]
+__all__ = ["SentimentGauge", "SpeakingDot", "sentiment_plot"]
+
+
+def sentiment_plot() -> pg.PlotWidget:
+    """A static plot of sentiment (-1..1) over the call's seconds, with a neutral line."""
+    plot = pg.PlotWidget()
+    item = plot.getPlotItem()
+    item.setMenuEnabled(False)
+    item.hideButtons()
+    item.setMouseEnabled(False, False)
+    item.setYRange(-1, 1, padding=0.05)
+    item.setLabel("left", "sentiment")
+    item.setLabel("bottom", "seconds")
+    item.addLine(y=0, pen=pg.mkPen(palette().grid))
+    plot.setMinimumHeight(110)
+    return plot
 
 
 class SentimentGauge(QWidget):

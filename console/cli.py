@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", help="file (one call) or folder (--all); "
                                                "JSON defaults to standard output")
 
+    sub.add_parser("self-test", help="check that every part works on this machine (headless)")
+
     sim = sub.add_parser("simulate", help="play simulated calls into a console")
     sim.add_argument("--url", required=True, help="the console's stream URL")
     sim.add_argument("--provider", choices=["telnyx", "twilio"], default="telnyx")
@@ -270,6 +272,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def cmd_self_test(args: argparse.Namespace) -> int:
+    from console.selftest import self_test
+
+    return self_test()
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     from console.config import ConfigError
 
@@ -298,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     # Every connect and disconnect is already told as a stream event.
     logging.getLogger("websockets").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     handlers = {"serve": cmd_serve, "calls": cmd_calls, "export": cmd_export,
-                "simulate": cmd_simulate}
+                "simulate": cmd_simulate, "self-test": cmd_self_test}
     try:
         return handlers.get(args.command or "", cmd_gui)(args)
     except KeyboardInterrupt:

@@ -61,6 +61,7 @@ class Settings:
     output_device: str = ""
     input_device: str = ""
     stt_engine: str = "faster-whisper:tiny.en"
+    stt_model_path: str = ""  # a faster-whisper model folder; empty: find one installed
     theme: str = "dark"
 
     def data_path(self) -> Path:

@@ -96,6 +96,8 @@ class SettingsDialog(QDialog):
             self.stt.addItem(label, key)
         self.stt.setCurrentIndex(max(0, list(STT_ENGINES).index(settings.stt_engine)
                                      if settings.stt_engine in STT_ENGINES else 0))
+        self.model_path = QLineEdit(settings.stt_model_path)
+        self.model_path.setPlaceholderText("Empty: use a model installed with the app")
         self.theme = QComboBox()
         self.theme.addItems(["dark", "light"])
         self.theme.setCurrentText(settings.theme)
@@ -111,6 +113,7 @@ class SettingsDialog(QDialog):
                        ("Keep calls", self.retention)]),
             ("Audio and speech", [("Speakers", self.output), ("Microphone", self.input),
                                   ("", self.audio_note), ("Speech recognition", self.stt),
+                                  ("Speech model folder", self.model_path),
                                   ("Theme", self.theme)]),
         ):
             page = QWidget()
@@ -160,6 +163,7 @@ class SettingsDialog(QDialog):
             output_device=device(self.output),
             input_device=device(self.input),
             stt_engine=str(self.stt.currentData()),
+            stt_model_path=self.model_path.text().strip(),
             theme=self.theme.currentText(),
         )
         if not s.no_auth and not s.token:

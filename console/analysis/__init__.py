@@ -1,0 +1,1 @@
+"""Speech analysis: voice activity, speech recognition, sentiment, alerts."""

@@ -1,0 +1,5 @@
+"""Entry point of the desktop bundle."""
+
+from console.cli import main
+
+raise SystemExit(main())

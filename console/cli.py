@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_flags(serve)
     serve.add_argument("--record", action="store_true", default=None,
                        help="keep each call's audio for WAV export")
+    serve.add_argument("--no-transcribe", dest="transcribe", action="store_false", default=None,
+                       help="no speech recognition (audio, DTMF and call events only)")
 
     calls = sub.add_parser("calls", help="list calls, newest first")
     _data_flag(calls)
@@ -216,7 +218,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from console.headless import serve
 
     try:
-        settings = _settings(args, record=args.record)
+        settings = _settings(args, record=args.record, transcribe=args.transcribe)
     except ConfigError as exc:
         raise SystemExit(f"coach-console: {exc}") from None
     if settings.no_auth:

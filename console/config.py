@@ -62,6 +62,10 @@ class Settings:
     input_device: str = ""
     stt_engine: str = "faster-whisper:tiny.en"
     stt_model_path: str = ""  # a faster-whisper model folder; empty: find one installed
+    transcribe: bool = True
+    stt_workers: int = 1
+    redaction: bool = True  # card numbers, SSNs, digit runs: never stored when on
+    alerts_file: str = ""  # TOML with [alerts] thresholds and [[alerts.rules]]
     theme: str = "dark"
 
     def data_path(self) -> Path:

@@ -13,7 +13,8 @@ import threading
 import time
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -22,12 +23,15 @@ from websockets.http11 import Request, Response
 
 from console.config import Settings
 from console.core.bus import EventBus
-from console.core.events import Command
+from console.core.events import CallEnded, Command
 from console.core.registry import CallRegistry, StreamState
 from console.core.roles import RoleRules
 from console.server.auth import AuthPolicy, check_handshake
 from console.server.session import StreamSession
 from console.store.writer import StoreWriter
+
+if TYPE_CHECKING:
+    from console.analysis.pipeline import AnalysisPipeline
 
 __all__ = ["DataDirLocked", "Engine", "EngineStats", "EngineThread"]
 
@@ -83,6 +87,8 @@ class Engine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self._messages_done = 0
+        self.pipeline: AnalysisPipeline | None = None
+        self.transcription = "off" if not settings.transcribe else "starting"
 
     @staticmethod
     def _raise_file_limit() -> None:
@@ -136,9 +142,46 @@ class Engine:
         sock = next(iter(self._server.sockets))
         self.port = sock.getsockname()[1]
         self._watchdog = asyncio.create_task(self._watch_idle())
+        if s.transcribe:
+            await self._start_transcription()
+
+    async def _start_transcription(self) -> None:
+        """Speech workers load their model in the background; the engine runs without them
+        (and says why) when no model can be found or loaded."""
+        from console.analysis.alerts import AlertSettings, load_rules
+        from console.analysis.pipeline import AnalysisPipeline
+        from console.analysis.stt.models import ModelMissing, find_model
+        from console.analysis.stt.pool import SttPool
+
+        s = self.settings
+        try:
+            place = find_model(s.stt_engine, s.stt_model_path)
+            alerts = load_rules(Path(s.alerts_file)) if s.alerts_file else AlertSettings()
+        except (ModelMissing, OSError, ValueError) as exc:
+            self.transcription = f"off: {exc}"
+            log.warning("transcription is off: %s", exc)
+            return
+        assert self.loop is not None
+        pipeline = AnalysisPipeline(self.bus, self.loop, redaction=s.redaction, alerts=alerts)
+        pool = SttPool(str(place.path), pipeline.on_text, workers=s.stt_workers)
+        try:
+            await self.loop.run_in_executor(None, pool.start)
+        except RuntimeError as exc:
+            self.transcription = f"off: {exc}"
+            log.error("transcription is off: %s", exc)
+            return
+        pipeline.pool = pool
+        self.pipeline = pipeline
+        self.registry.tap = pipeline
+        self.bus.subscribe(lambda e: pipeline.call_ended(e.call_id)
+                           if isinstance(e, CallEnded) else None)
+        self.transcription = f"on: {place.name} ({place.source})"
 
     async def stop(self) -> None:
         self._stopping = True
+        if self.pipeline is not None:
+            self.registry.tap = None
+            await asyncio.get_running_loop().run_in_executor(None, self.pipeline.close)
         if self._watchdog:
             self._watchdog.cancel()
         for session in list(self.sessions):

@@ -12,6 +12,7 @@ from typing import TextIO
 
 from console.config import Settings
 from console.core.events import (
+    AlertRaised,
     CallEnded,
     CallEvent,
     CallStarted,
@@ -20,6 +21,7 @@ from console.core.events import (
     StreamClosed,
     StreamOpened,
     StreamProblem,
+    TranscriptSegment,
 )
 from console.engine import Engine
 
@@ -60,6 +62,11 @@ class EventPrinter:
             return f"dtmf          {ev.call_id} digit={ev.digit} at={ev.at_s:.2f}s"
         if isinstance(ev, MarkReceived):
             return f"mark          {ev.call_id} name={ev.name}"
+        if isinstance(ev, TranscriptSegment):
+            who = ev.speaker.value
+            return f"said          {ev.call_id} {who:>8} @{ev.start_s:6.1f}s  {ev.text}"
+        if isinstance(ev, AlertRaised):
+            return f"ALERT         {ev.call_id} {ev.rule} ({ev.severity}): {ev.text}"
         if isinstance(ev, StreamProblem):
             return f"problem       {ev.call_id or '-'} {ev.kind}: {ev.message}"
         return None
@@ -94,6 +101,7 @@ async def _serve(settings: Settings, out: TextIO) -> int:
               file=out)
     if settings.public_url:
         print(f"  Public URL: {settings.public_url}", file=out)
+    print(f"  Transcription: {engine.transcription}", file=out)
     print(f"  Data: {engine.data_dir}  recording={'on' if settings.record else 'off'}",
           file=out, flush=True)
     await stop.wait()

@@ -30,8 +30,12 @@ def _isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
     monkeypatch.setenv("COACH_CONSOLE_CONFIG", str(tmp_path / "config" / "config.toml"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    # Most tests need no speech workers (each takes a second or two to load its model);
+    # the transcription tests turn them on explicitly.
+    monkeypatch.setenv("COACH_CONSOLE_TRANSCRIBE", "0")
     for key in list(os.environ):
-        if key.startswith("COACH_CONSOLE_") and key != "COACH_CONSOLE_CONFIG":
+        if key.startswith("COACH_CONSOLE_") and key not in ("COACH_CONSOLE_CONFIG",
+                                                            "COACH_CONSOLE_TRANSCRIBE"):
             monkeypatch.delenv(key)
     yield
 
@@ -41,7 +45,8 @@ def settings(tmp_path: Path):  # type: ignore[no-untyped-def]
     from console.config import Settings
 
     return Settings(host="127.0.0.1", port=0, data_dir=str(tmp_path / "data"),
-                    token="test-token", record=True, idle_timeout_s=30.0).validate()
+                    token="test-token", record=True, idle_timeout_s=30.0,
+                    transcribe=False).validate()
 
 
 @contextlib.asynccontextmanager

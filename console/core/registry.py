@@ -46,6 +46,14 @@ log = logging.getLogger(__name__)
 Pcm = npt.NDArray[np.int16]
 
 
+class AudioTap(Protocol):
+    """Something that follows each track's decoded audio (the analysis pipeline)."""
+
+    def feed(self, track: TrackState, pcm: Pcm) -> None: ...
+
+    def track_ended(self, track: TrackState) -> None: ...
+
+
 class Recorder(Protocol):
     def frames(self, track_key: str, chunks: list[int | None], timestamps: list[int | None],
                arrival_ms: int, sizes: list[int], pcm: Pcm) -> None:
@@ -72,6 +80,7 @@ class TrackState:
     # loop runs once it has read what the sockets hold, so a busy engine decodes in batches.
     out: list[tuple[int | None, tuple[bytes, int | None], int]] = field(default_factory=list)
     dirty: bool = False
+    call_offset_s: float = 0.0  # where the track's first sample sits on the call's timeline
 
 
 @dataclass(eq=False, slots=True)
@@ -156,6 +165,7 @@ class CallRegistry:
         self.bus = bus
         self.rules = rules or RoleRules()
         self.recorder = recorder
+        self.tap: AudioTap | None = None
         self.clock = clock
         self.ring_seconds = ring_seconds
         self.jitter_depth = jitter_depth
@@ -234,6 +244,9 @@ class CallRegistry:
         for track in stream.tracks.values():
             track.jitter.flush_into(track.out)
         self.flush()
+        if self.tap is not None:
+            for track in stream.tracks.values():
+                self.tap.track_ended(track)
         stream.closed = True
         now = self.clock()
         dropped = sum(t.jitter.missing for t in stream.tracks.values())
@@ -307,6 +320,7 @@ class CallRegistry:
             self._play_run(track, decoder, bps, items, arrival_ms)
             return
         ring = track.ring
+        tap = self.tap
         chunks: list[int | None] = []
         stamps: list[int | None] = []
         payloads: list[bytes] = []
@@ -328,6 +342,8 @@ class CallRegistry:
                 ring.write(pcm)
                 track.position += pcm.size
                 parts.append(pcm)
+                if tap is not None:
+                    tap.feed(track, pcm)
                 sizes.extend(run_sizes)
                 if not track.frame_samples:
                     track.frame_samples = run_sizes[0] or pcm.size
@@ -343,6 +359,8 @@ class CallRegistry:
                 gap = missing * (track.frame_samples or track.rate // 50)
                 ring.write_silence(gap)
                 track.position += gap
+                if tap is not None:  # keeps transcript times on the audio's timeline
+                    tap.feed(track, np.zeros(gap, np.int16))
             chunks.append(key)
             stamps.append(timestamp)
             payloads.append(payload)
@@ -375,6 +393,8 @@ class CallRegistry:
         track.ring.write(pcm)
         track.position += n
         track.frames += len(items)
+        if self.tap is not None:
+            self.tap.feed(track, pcm)
         if not track.frame_samples:
             track.frame_samples = sizes[0] or n
         if self.recorder is not None:
@@ -411,6 +431,7 @@ class CallRegistry:
             decoder=decoder,
             opened_at=self.clock(),
             stream_opened_at=stream.opened_at,
+            call_offset_s=stream.offset_s + max(0.0, self.clock() - stream.opened_at),
         )
         stream.tracks[name] = track
         self.rings[track.key] = track.ring

@@ -163,7 +163,11 @@ class Engine:
             return
         assert self.loop is not None
         pipeline = AnalysisPipeline(self.bus, self.loop, redaction=s.redaction, alerts=alerts)
-        pool = SttPool(str(place.path), pipeline.on_text, workers=s.stt_workers)
+        # The cores are shared between the workers: two single-threaded workers overlap
+        # one batch's decoding with the next one's instead of queueing behind it.
+        threads = max(1, 2 // max(1, s.stt_workers))
+        pool = SttPool(str(place.path), pipeline.on_text, workers=s.stt_workers,
+                       threads=threads)
         try:
             await self.loop.run_in_executor(None, pool.start)
         except RuntimeError as exc:

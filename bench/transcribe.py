@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Transcription benchmark: N demo calls (about 35 % talk per speaker) streamed at real time
+into the engine with speech recognition on. Prints final-segment latency p50/p95, counted
+from the VAD's end-of-speech decision and from the last word spoken, CPU (engine process and
+speech workers), and WER of the transcripts against the scripts.
+
+The demo calls are synthetic voices (espeak-ng): WER here is far above what real speech gets;
+tests/analysis/test_wer.py measures real recordings through the phone band.
+
+    .venv/bin/python bench/transcribe.py [--calls 20] [--workers 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def real_speech_wer() -> tuple[float, int]:
+    """Packed decoding of the real recordings in tests/data/phone-speech."""
+    import json
+
+    import numpy as np
+
+    from console.analysis.stt.engine import FasterWhisperEngine
+    from console.analysis.stt.models import find_model
+    from console.analysis.wer import normalise, word_errors
+    from console.audio.codecs import resample
+    from console.audio.wav import read_wav
+
+    data = Path(__file__).resolve().parents[1] / "tests" / "data" / "phone-speech"
+    items = json.loads((data / "transcripts.json").read_text())
+    audios = [resample(read_wav(data / it["file"])[0][:, 0], 8000, 16000).astype(np.float32)
+              / 32768 for it in items]
+    texts = FasterWhisperEngine(find_model().path).transcribe_batch(audios)
+    errors = sum(word_errors(it["text"], t)[0] for it, t in zip(items, texts, strict=True))
+    words = sum(len(normalise(it["text"])) for it in items)
+    return errors / words, words
+
+
+async def run(calls: int, workers: int, stagger: float) -> None:
+    import psutil
+
+    from console.analysis.wer import word_errors
+    from console.config import Settings
+    from console.core.events import TranscriptSegment
+    from console.engine import Engine
+    from console.sim.client import SimOptions, plan_calls, play_call
+    from console.sim.dialogues import load_dialogues
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(port=0, data_dir=tmp, token="b", transcribe=True,
+                            stt_workers=workers, redaction=False).validate()
+        engine = Engine(settings)
+        await engine.start()
+        if engine.pipeline is None:
+            raise SystemExit(f"transcription unavailable: {engine.transcription}")
+        segments: list[TranscriptSegment] = []
+        engine.bus.subscribe(lambda e: segments.append(e)
+                             if isinstance(e, TranscriptSegment) else None)
+        me = psutil.Process()
+        procs = [me, *me.children(recursive=True)]
+        cpu0 = {p.pid: sum(p.cpu_times()[:2]) for p in procs}
+        t0 = time.perf_counter()
+        opts = SimOptions(url=engine.url, token="b", calls=calls, speed=1.0, seed=3)
+        plans = plan_calls(load_dialogues(), opts)
+        await asyncio.gather(*(play_call(p, opts, i * stagger) for i, p in enumerate(plans)))
+        # Let the last utterances come back.
+        expected = sum(len(p.dialogue.turns) for p in plans)
+        deadline = time.monotonic() + 20
+        while len(segments) < expected * 0.9 and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)
+        wall = time.perf_counter() - t0
+        cpu = {p.pid: sum(p.cpu_times()[:2]) - cpu0[p.pid] for p in procs if p.is_running()}
+        lat = sorted(engine.pipeline.latencies)
+        hang = engine.pipeline.vad_settings.hang_s
+        errors = total = 0
+        for plan in plans:
+            for role in ("customer", "agent"):
+                ref = " ".join(t["text"] for t in plan.dialogue.turns if t["speaker"] == role)
+                hyp = " ".join(s.text for s in sorted(segments, key=lambda s: s.start_s)
+                               if s.call_id == plan.call_key and s.speaker.value == role)
+                e, n = word_errors(ref, hyp)
+                errors += e
+                total += n
+        talk = sum(t["end_s"] - t["start_s"] for p in plans for t in p.dialogue.turns)
+        audio = sum(p.dialogue.duration_s * 2 for p in plans)
+        engine_cpu = cpu.get(me.pid, 0.0)
+        workers_cpu = sum(v for k, v in cpu.items() if k != me.pid)
+        await engine.stop()
+
+    def pct(q: float) -> float:
+        return lat[min(len(lat) - 1, int(q * len(lat)))]
+
+    print(f"\ntranscribe: {calls} calls at real time ({100 * talk / audio:.0f} % talk per "
+          f"track), {workers} speech worker(s), tiny.en int8, {wall:.0f} s")
+    print(f"final segments                {len(lat)} of {expected} scripted turns")
+    print(f"latency from VAD end decision p50 {statistics.median(lat):.2f} s, "
+          f"p95 {pct(0.95):.2f} s, max {lat[-1]:.2f} s")
+    print(f"latency from the last word    p50 {statistics.median(lat) + hang:.2f} s, "
+          f"p95 {pct(0.95) + hang:.2f} s   (VAD hang {hang:.1f} s; targets 1.0 / 2.5 s)")
+    print(f"CPU                           engine process {100 * engine_cpu / wall:.0f} %, "
+          f"speech workers {100 * workers_cpu / wall:.0f} % (of one core)")
+    print(f"WER, synthetic demo voices    {100 * errors / max(1, total):.1f} % "
+          "(espeak-ng through 8 kHz mu-law, as streamed)")
+    real, n = real_speech_wer()
+    print(f"WER, real speech, phone band  {100 * real:.1f} % over {n} words "
+          "(tests/data/phone-speech, packed; target <= 6 %)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--calls", type=int, default=20)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--stagger", type=float, default=0.7)
+    args = ap.parse_args()
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    asyncio.run(run(args.calls, args.workers, args.stagger))
+
+
+if __name__ == "__main__":
+    main()

@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="keep each call's audio for WAV export")
     serve.add_argument("--no-transcribe", dest="transcribe", action="store_false", default=None,
                        help="no speech recognition (audio, DTMF and call events only)")
+    serve.add_argument("--no-redaction", dest="redaction", action="store_false", default=None,
+                       help="keep card numbers, SSNs, digit runs and keypad entry as said")
 
     calls = sub.add_parser("calls", help="list calls, newest first")
     _data_flag(calls)
@@ -218,7 +220,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from console.headless import serve
 
     try:
-        settings = _settings(args, record=args.record, transcribe=args.transcribe)
+        settings = _settings(args, record=args.record, transcribe=args.transcribe,
+                             redaction=args.redaction)
     except ConfigError as exc:
         raise SystemExit(f"coach-console: {exc}") from None
     if settings.no_auth:

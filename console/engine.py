@@ -125,6 +125,8 @@ class Engine:
         self.loop = asyncio.get_running_loop()
         # Decode once the loop has read what the sockets hold: batches grow with the load.
         self.registry.schedule = self.loop.call_soon
+        self.registry.later = self.loop.call_later
+        self.registry.redact_dtmf = s.redaction
         self._server = await serve(
             self._handle,
             s.host,

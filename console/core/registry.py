@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -15,6 +16,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from console.analysis.redaction import DtmfRedactor
 from console.audio.codecs import CodecError, Decoder, make_decoder
 from console.audio.jitter import DUPLICATE, ReorderBuffer
 from console.audio.ring import RingBuffer
@@ -179,6 +181,13 @@ class CallRegistry:
         # How a flush gets run after a burst of frames (the engine sets loop.call_soon);
         # None flushes at once, frame by frame.
         self.schedule: Callable[[Callable[[], None]], object] | None = None
+        # Keypad redaction: when set, DTMF digits go through a redactor per call and are
+        # published only once their run is decided (card and PIN entry masked as "*").
+        self.redact_dtmf = False
+        self.later: Callable[[float, Callable[[], None]], object] | None = None
+        # Per call: the redactor, and what each held digit came with, in press order.
+        self._dtmf: dict[str, tuple[DtmfRedactor,
+                                    deque[tuple[str, str | None, str | None]]]] = {}
         self._dirty: list[TrackState] = []
         self._flush_pending = False
 
@@ -255,6 +264,10 @@ class CallRegistry:
         self.bus.publish(StreamClosed(call.id, stream.uid, now, reason, stream.frames, dropped,
                                       round(audio_s, 3)))
         if not call.open_streams and call.state == "active":
+            entry = self._dtmf.get(call.id)
+            if entry is not None:  # the call is over: whatever is held is decided now
+                self._release(call.id, entry[0].flush())
+                del self._dtmf[call.id]
             call.state = "interrupted" if reason == "shutdown" else "ended"
             call.ended_at = now
             self.bus.publish(CallEnded(call.id, now, call.state))
@@ -441,10 +454,30 @@ class CallRegistry:
 
     def on_dtmf(self, stream: StreamState, dtmf: Dtmf) -> None:
         self.flush()
-        self.bus.publish(DtmfReceived(
-            stream.call_id, stream.uid, dtmf.digit, round(self.position_s(stream), 3),
-            dtmf.occurred_at, dtmf.track.value if dtmf.track else None,
-        ))
+        at_s = round(self.position_s(stream), 3)
+        track = dtmf.track.value if dtmf.track else None
+        if not self.redact_dtmf:
+            self.bus.publish(DtmfReceived(stream.call_id, stream.uid, dtmf.digit, at_s,
+                                          dtmf.occurred_at, track))
+            return
+        redactor, held = self._dtmf.setdefault(stream.call_id, (DtmfRedactor(), deque()))
+        held.append((stream.uid, dtmf.occurred_at, track))
+        self._release(stream.call_id, redactor.push(dtmf.digit, at_s))
+        if self.later is not None:
+            self.later(redactor.gap_s + 0.05, lambda: self._dtmf_due(stream.call_id, stream))
+
+    def _dtmf_due(self, call_id: str, stream: StreamState) -> None:
+        entry = self._dtmf.get(call_id)
+        if entry is not None:
+            self._release(call_id, entry[0].due(self.position_s(stream)))
+
+    def _release(self, call_id: str, digits: list[tuple[str, float]]) -> None:
+        entry = self._dtmf.get(call_id)
+        if entry is None:
+            return
+        for digit, at_s in digits:  # released in the order they were pressed
+            uid, occurred_at, track = entry[1].popleft()
+            self.bus.publish(DtmfReceived(call_id, uid, digit, at_s, occurred_at, track))
 
     def on_mark(self, stream: StreamState, mark: Mark) -> None:
         self.bus.publish(MarkReceived(stream.call_id, stream.uid, mark.name, self.clock()))

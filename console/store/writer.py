@@ -211,6 +211,22 @@ class StoreWriter:
             self._pending_sql = []
             if self.on_commit is not None:
                 self.on_commit(todo)
+        except sqlite3.IntegrityError:
+            # One event that cannot be stored (e.g. for a call the store never saw) must not
+            # hold back the rest: store them one by one and report only the misfits.
+            self._pending_sql = []
+            kept = []
+            for event in todo:
+                try:
+                    with self._conn:
+                        self._apply(event)
+                    kept.append(event)
+                except sqlite3.IntegrityError as exc:
+                    msg = f"dropped a {type(event).__name__} the store cannot keep: {exc}"
+                    log.error(msg)
+                    self.errors.append(msg)
+            if self.on_commit is not None and kept:
+                self.on_commit(kept)
         except sqlite3.Error as exc:
             # Disk full or locked: keep the events and try again with the next batch.
             self._pending_sql = todo[-100000:]

@@ -208,3 +208,24 @@ def test_custom_parameter_joins_legs_with_different_call_ids(world) -> None:  # 
     c = reg.open_stream(start("MZ3", "CA-other"))
     assert a.call_id == b.call_id == "conf-7"
     assert c.call_id == "CA-other"
+
+
+def test_keypad_runs_are_masked_before_anyone_sees_them(world) -> None:  # type: ignore[no-untyped-def]
+    from console.core.events import DtmfReceived
+
+    reg, events, _, _ = world
+    reg.redact_dtmf = True
+    s = reg.open_stream(start("s1", "call-dtmf"))
+    frames = pcmu_frames(tone(160 * 500))
+    published = lambda: [e.digit for e in events if isinstance(e, DtmfReceived)]  # noqa: E731
+    for i in range(500):
+        reg.on_media(s, MediaEvent("s1", TrackName.INBOUND, frames[i], i + 1))
+        if i in (50, 60, 70, 80):  # a card number being keyed in, 200 ms apart
+            reg.on_dtmf(s, Dtmf("s1", "4539"[(i - 50) // 10]))
+        if i == 400:  # much later, "press 1 to confirm"
+            reg.on_dtmf(s, Dtmf("s1", "1"))
+    assert published() == ["*", "*", "*", "*"]  # the 1 is held until its run is decided
+    reg.close_stream(s, "stop")
+    assert published() == ["*", "*", "*", "*", "1"]
+    at = [e.at_s for e in events if isinstance(e, DtmfReceived)]
+    assert at == sorted(at) and at[-1] == pytest.approx(8.02, abs=0.05)

@@ -95,3 +95,20 @@ def test_kill_9_loses_no_committed_segment(tmp_path: Path) -> None:
         w = StoreWriter(data)  # the next start finds the call open and closes it
         assert w.recovered == 1
         w.close()
+
+
+def test_an_event_the_store_cannot_keep_does_not_block_the_rest(tmp_path: Path) -> None:
+    from console.core.events import CallStarted, Provider, Role, TranscriptSegment
+    from console.store.db import connect, db_path
+    from console.store.writer import StoreWriter
+
+    w = StoreWriter(tmp_path)
+    w.on_event(TranscriptSegment("never-started", "x", Role.CUSTOMER, 0, 1, "orphan", True))
+    w.on_event(CallStarted("c1", Provider.TELNYX, None, None, 1.0))
+    w.on_event(TranscriptSegment("c1", "y", Role.CUSTOMER, 0, 1, "kept", True))
+    assert w.flush()
+    w.close()
+    rows = [r[0] for r in connect(db_path(tmp_path), readonly=True).execute(
+        "SELECT text FROM segments")]
+    assert rows == ["kept"]
+    assert len(w.errors) == 1 and "TranscriptSegment" in w.errors[0]

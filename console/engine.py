@@ -282,6 +282,11 @@ class Engine:
         self.loop.call_soon_threadsafe(stream.sender, text)
         return True
 
+    def set_focus(self, call_id: str | None) -> None:
+        """The call the supervisor is looking at: it gets tentative text (thread-safe)."""
+        if self.pipeline is not None:
+            self.pipeline.set_focus(call_id)
+
     def stats(self) -> EngineStats:
         # Called from the UI thread too: copy containers in one C-level step before walking.
         c = self.registry.counters

@@ -46,6 +46,7 @@ class _Meta:
     start_s: float
     end_s: float
     ended_at: float  # loop time when the utterance ended, for latency figures
+    partial: bool = False
 
 
 class AnalysisPipeline:
@@ -63,6 +64,13 @@ class AnalysisPipeline:
         self._calls: dict[str, _CallState] = {}
         self._ids = itertools.count(1)
         self.latencies: list[float] = []  # utterance end -> text published, seconds
+        # The call the supervisor is looking at (set from the UI thread): it gets tentative
+        # text while people are still speaking, about once a `partial_every_s`.
+        self.focus: str | None = None
+        self.partial_every_s = 1.0
+        self._utt_ids: dict[str, str] = {}  # track -> id of the utterance in progress
+        self._last_partial: dict[str, float] = {}
+        self._finished: set[str] = set()
 
     # --- engine thread: audio in ------------------------------------------------------
 
@@ -76,6 +84,34 @@ class AnalysisPipeline:
         segmenter, offset = entry
         for utt in segmenter.feed(pcm):
             self._utterance(track, utt, offset)
+        if segmenter.speaking and track.call_id == self.focus and self.pool is not None:
+            self._partial(track, segmenter, offset)
+
+    def set_focus(self, call_id: str | None) -> None:
+        self.focus = call_id
+        if self.pool is not None:
+            self.pool.focus = call_id
+
+    def _segment_id(self, track: TrackState) -> str:
+        sid = self._utt_ids.get(track.key)
+        if sid is None:
+            sid = self._utt_ids[track.key] = f"{track.key}#{next(self._ids)}"
+        return sid
+
+    def _partial(self, track: TrackState, segmenter: Segmenter, offset: float) -> None:
+        now = segmenter.now_s
+        if now - self._last_partial.get(track.key, -1e9) < self.partial_every_s:
+            return
+        utt = segmenter.current()
+        if utt is None or utt.end_s - utt.start_s < 0.6:
+            return
+        self._last_partial[track.key] = now
+        sid = self._segment_id(track)
+        audio = resample(utt.audio, utt.rate, RATE).astype(np.float32) / 32768.0
+        meta = _Meta(sid, track.role, round(offset + utt.start_s, 2),
+                     round(offset + utt.end_s, 2), self.loop.time(), partial=True)
+        self.pool.submit(Job(next(self._ids), track.call_id, audio, meta, partial=True,
+                             key=sid))
 
     def track_ended(self, track: TrackState) -> None:
         entry = self._segmenters.pop(track.key, None)
@@ -85,13 +121,14 @@ class AnalysisPipeline:
                 self._utterance(track, last, entry[1])
 
     def _utterance(self, track: TrackState, utt: Utterance, offset: float) -> None:
+        sid = self._utt_ids.pop(track.key, None) or f"{track.key}#{next(self._ids)}"
+        self._last_partial.pop(track.key, None)
         if self.pool is None or utt.audio.size < utt.rate // 5:  # under 200 ms: a noise
             return
         audio = resample(utt.audio, utt.rate, RATE).astype(np.float32) / 32768.0
-        n = next(self._ids)
-        meta = _Meta(f"{track.key}#{n}", track.role, round(offset + utt.start_s, 2),
+        meta = _Meta(sid, track.role, round(offset + utt.start_s, 2),
                      round(offset + utt.end_s, 2), self.loop.time())
-        self.pool.submit(Job(n, track.call_id, audio, meta))
+        self.pool.submit(Job(next(self._ids), track.call_id, audio, meta))
 
     # --- speech workers: text back (collector thread) ------------------------------
 
@@ -100,6 +137,16 @@ class AnalysisPipeline:
 
     def _publish(self, call_id: str, meta: _Meta, text: str) -> None:
         text = " ".join(text.split())
+        if meta.partial:
+            # Tentative text arriving after its final line would only confuse the reader.
+            if text and meta.segment_id not in self._finished:
+                shown = redact(text).text if self.redaction else text
+                self.bus.publish(TranscriptSegment(call_id, meta.segment_id, meta.role,
+                                                   meta.start_s, meta.end_s, shown, False))
+            return
+        self._finished.add(meta.segment_id)
+        if len(self._finished) > 10000:
+            self._finished.clear()
         if not text:
             return
         if self.redaction:

@@ -79,6 +79,14 @@ class Segmenter:
                 out.append(done)
         return out
 
+    def current(self) -> Utterance | None:
+        """The utterance still being spoken, so far (for tentative text)."""
+        if not self.speaking or not self._speech:
+            return None
+        audio = np.concatenate(self._speech)
+        start = self._start_frame / 50.0
+        return Utterance(start, start + audio.size / self.rate, audio, self.rate)
+
     def flush(self) -> Utterance | None:
         """The utterance in progress, if any (at the end of a stream)."""
         return self._finish() if self.speaking else None

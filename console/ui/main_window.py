@@ -177,6 +177,7 @@ class MainWindow(QMainWindow):
 
     def _selected(self, call_id: str) -> None:
         self.view.show_call(self.model.calls.get(call_id) if call_id else None)
+        self.bridge.engine.set_focus(call_id or None)
 
     def _tab_changed(self, _index: int) -> None:
         if self.tabs.currentWidget() is self.history:

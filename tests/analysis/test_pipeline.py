@@ -67,3 +67,26 @@ async def test_without_a_model_the_engine_says_why_and_runs(settings, tmp_path: 
         await play_call(plan, opts)
         await wait_for(lambda: plan.call_key in engine.registry.calls
                        and engine.registry.calls[plan.call_key].state == "ended")
+
+
+async def test_the_focused_call_gets_tentative_text(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.transcribe = True
+    async with running_engine(settings) as engine:
+        seen: list = []
+        engine.bus.subscribe(lambda e: seen.append(e) if isinstance(e, TranscriptSegment)
+                             else None)
+        opts = SimOptions(url=engine.url, token="test-token", speed=4.0, calls=2,
+                          dialogue="friendly-address-change", duration=20)
+        focus, other = plan_calls(load_dialogues(), opts)
+        engine.set_focus(focus.call_key)
+        await asyncio.gather(play_call(focus, opts), play_call(other, opts, 0.05))
+        await wait_for(lambda: sum(s.final for s in seen) >= 10, timeout=60)
+        await asyncio.sleep(2.0)
+    partial = [s for s in seen if not s.final]
+    final_ids = {s.segment_id for s in seen if s.final}
+    assert partial, "no tentative text for the focused call"
+    assert all(s.call_id == focus.call_key for s in partial)
+    # Each tentative line is later replaced by the final one with its id.
+    assert {s.segment_id for s in partial} <= final_ids
+    final_seen_at = {s.segment_id: i for i, s in enumerate(seen) if s.final}
+    assert all(i < final_seen_at[s.segment_id] for i, s in enumerate(seen) if not s.final)

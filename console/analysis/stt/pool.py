@@ -31,6 +31,8 @@ class Job:
     audio: npt.NDArray[np.float32]  # 16 kHz mono
     meta: Any = None
     queued_at: float = field(default_factory=time.monotonic)
+    partial: bool = False  # tentative text of an utterance still being spoken
+    key: str = ""  # a newer partial with the same key replaces a queued one
 
 
 def _worker(model: str, threads: int, jobs: Any, results: Any, index: int) -> None:
@@ -104,6 +106,9 @@ class SttPool:
 
     def submit(self, job: Job) -> None:
         with self._lock:
+            if job.key:  # only the latest tentative text of an utterance is worth doing
+                for old in [j for j in self._pending if j.key == job.key]:
+                    self._pending.remove(old)
             self._pending.append(job)
         self._wake.set()
 
@@ -115,7 +120,9 @@ class SttPool:
         with self._lock:
             if not self._pending:
                 return []
-            jobs = sorted(self._pending, key=lambda j: (j.call_id != self.focus, j.queued_at))
+            # Final text first (the focused call's before others), then tentative text.
+            jobs = sorted(self._pending,
+                          key=lambda j: (j.partial, j.call_id != self.focus, j.queued_at))
             batch, seconds = [], 0.0
             for job in jobs:
                 length = job.audio.size / RATE + GAP_S

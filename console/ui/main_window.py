@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QSplitter,
     QStackedWidget,
+    QSystemTrayIcon,
     QTabWidget,
     QToolBar,
     QWidget,
@@ -21,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from console import APP_NAME
 from console.config import Settings
-from console.core.events import CallEvent
+from console.core.events import AlertRaised, CallEvent
 from console.ui.bridge import EngineBridge
 from console.ui.call_view import CallView
 from console.ui.call_wall import CallWall
@@ -119,6 +120,7 @@ class MainWindow(QMainWindow):
         self.slow.timeout.connect(self.tick_slow)
         self.slow.start()
         self.frames_painted = 0
+        self.tray: QSystemTrayIcon | None = None
         self.engine_error = ""
         self.set_endpoint()
         self.tick_slow()
@@ -137,7 +139,24 @@ class MainWindow(QMainWindow):
 
     # --- engine events --------------------------------------------------------------------
 
+    def notify(self, title: str, text: str, critical: bool = False) -> None:
+        """A desktop notification where the desktop offers one; the status bar always."""
+        self.statusBar().showMessage(f"{title}: {text}", 10000)
+        if self.tray is None and QSystemTrayIcon.isSystemTrayAvailable():
+            self.tray = QSystemTrayIcon(self.windowIcon(), self)
+            self.tray.show()
+        if self.tray is not None:
+            icon = (QSystemTrayIcon.MessageIcon.Critical if critical
+                    else QSystemTrayIcon.MessageIcon.Warning)
+            self.tray.showMessage(title, text, icon, 8000)
+
     def on_events(self, events: list[CallEvent]) -> None:
+        for ev in events:
+            if isinstance(ev, AlertRaised) and ev.severity != "info":
+                call = self.model.calls.get(ev.call_id)
+                who = call.title if call else ev.call_id
+                self.notify(f"{ev.rule.replace('_', ' ').capitalize()} on {who}",
+                            f"“{ev.text}”", ev.severity == "critical")
         changes = self.model.apply(events)
         for call_id in changes.added:
             self.wall.add_call(self.model.calls[call_id])

@@ -149,6 +149,9 @@ def test_problems_show_as_badges(console, qtbot) -> None:  # type: ignore[no-unt
     tile = w.wall.tiles[call_id]
     qtbot.waitUntil(lambda: any(lbl.text() == "cancellation"
                                 for lbl in tile.findChildren(QLabel)), timeout=2000)
+    # The supervisor is told even when looking elsewhere.
+    message = w.statusBar().currentMessage()
+    assert message.startswith("Cancellation on") and "cancel my account" in message
     done.result(timeout=10)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from console.analysis.alerts import AlertEngine, AlertSettings
+from console.analysis.metrics import conversation_metrics
 from console.analysis.redaction import redact
 from console.analysis.sentiment import Mood, SentimentScorer
 from console.analysis.stt.engine import RATE
@@ -21,7 +22,7 @@ from console.analysis.stt.pool import Job
 from console.analysis.vad import Segmenter, Utterance, VadSettings
 from console.audio.codecs import resample
 from console.core.bus import EventBus
-from console.core.events import Role, SentimentSample, TranscriptSegment
+from console.core.events import ConversationUpdate, Role, SentimentSample, TranscriptSegment
 
 if TYPE_CHECKING:
     from console.analysis.stt.pool import SttPool
@@ -37,6 +38,11 @@ Pcm = npt.NDArray[np.int16]
 class _CallState:
     alerts: AlertEngine
     moods: dict[Role, Mood] = field(default_factory=dict)
+    spoken: dict[Role, list[tuple[float, float]]] = field(default_factory=dict)
+    speaking: dict[Role, bool] = field(default_factory=dict)
+    now_s: float = 0.0
+    last_speech_s: float = 0.0
+    overlap_from: float | None = None
 
 
 @dataclass(frozen=True)
@@ -84,8 +90,35 @@ class AnalysisPipeline:
         segmenter, offset = entry
         for utt in segmenter.feed(pcm):
             self._utterance(track, utt, offset)
+        self._timeline(track, segmenter.speaking, offset + segmenter.now_s)
         if segmenter.speaking and track.call_id == self.focus and self.pool is not None:
             self._partial(track, segmenter, offset)
+
+    def _state(self, call_id: str) -> _CallState:
+        state = self._calls.get(call_id)
+        if state is None:
+            state = self._calls[call_id] = _CallState(AlertEngine(call_id, self.alert_settings))
+        return state
+
+    def _timeline(self, track: TrackState, speaking: bool, now_s: float) -> None:
+        """Live overtalk and silence, from both speakers' voice activity."""
+        st = self._state(track.call_id)
+        st.speaking[track.role] = speaking
+        st.now_s = max(st.now_s, now_s)
+        if speaking:
+            st.last_speech_s = st.now_s
+        both = all(st.speaking.get(r, False) for r in Role)
+        alerts = []
+        if both:
+            if st.overlap_from is None:
+                st.overlap_from = st.now_s
+            alerts += st.alerts.on_overtalk(st.now_s - st.overlap_from, st.now_s)
+        else:
+            st.overlap_from = None
+        if st.last_speech_s and not any(st.speaking.values()):
+            alerts += st.alerts.on_silence(st.now_s - st.last_speech_s, st.now_s)
+        for alert in alerts:
+            self.bus.publish(alert)
 
     def set_focus(self, call_id: str | None) -> None:
         self.focus = call_id
@@ -151,9 +184,8 @@ class AnalysisPipeline:
             return
         if self.redaction:
             text = redact(text).text  # the raw words never reach the bus or the store
-        state = self._calls.get(call_id)
-        if state is None:
-            state = self._calls[call_id] = _CallState(AlertEngine(call_id, self.alert_settings))
+        state = self._state(call_id)
+        state.spoken.setdefault(meta.role, []).append((meta.start_s, meta.end_s))
         score = self.scorer.score(text)
         mood = state.moods.setdefault(meta.role, Mood())
         smoothed = mood.update(score, meta.end_s, meta.end_s - meta.start_s)
@@ -163,7 +195,15 @@ class AnalysisPipeline:
         for alert in (state.alerts.on_segment(meta.role, text, meta.end_s)
                       + state.alerts.on_sentiment(meta.role, smoothed, meta.end_s)):
             self.bus.publish(alert)
+        self._publish_metrics(call_id, state)
         self.latencies.append(self.loop.time() - meta.ended_at)
+
+    def _publish_metrics(self, call_id: str, state: _CallState) -> None:
+        m = conversation_metrics(state.spoken.get(Role.CUSTOMER, []),
+                                 state.spoken.get(Role.AGENT, []), state.now_s)
+        self.bus.publish(ConversationUpdate(call_id, m.customer_talk_s, m.agent_talk_s,
+                                            m.talk_ratio, m.longest_silence_s,
+                                            m.overtalk_count, m.overtalk_s))
 
     def call_ended(self, call_id: str) -> None:
         self._calls.pop(call_id, None)

@@ -258,6 +258,19 @@ class SupervisorAction:
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class ConversationUpdate:
+    """How the conversation is going, from who spoke when (updated as speech ends)."""
+
+    call_id: str
+    customer_talk_s: float
+    agent_talk_s: float
+    talk_ratio: float | None  # the customer's share of all talk
+    longest_silence_s: float
+    overtalk_count: int
+    overtalk_s: float
+
+
 CallEvent = (
     CallStarted
     | StreamOpened
@@ -271,4 +284,5 @@ CallEvent = (
     | SentimentSample
     | AlertRaised
     | SupervisorAction
+    | ConversationUpdate
 )

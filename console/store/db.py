@@ -128,6 +128,18 @@ MIGRATIONS: list[str] = [
         INSERT INTO segments_fts(rowid, text) VALUES (new.id, new.text);
     END;
     """,
+    # 3: conversation metrics per call.
+    """
+    CREATE TABLE metrics (
+        call_id TEXT PRIMARY KEY REFERENCES calls(id) ON DELETE CASCADE,
+        customer_talk_s REAL NOT NULL,
+        agent_talk_s REAL NOT NULL,
+        talk_ratio REAL,
+        longest_silence_s REAL NOT NULL,
+        overtalk_count INTEGER NOT NULL,
+        overtalk_s REAL NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -196,6 +196,10 @@ def call_detail(conn: sqlite3.Connection, call_id: str) -> dict[str, Any]:
         for r in conn.execute("SELECT * FROM sentiment WHERE call_id = ? ORDER BY at_s, id",
                               (cid,))
     ]
+    m = conn.execute("SELECT * FROM metrics WHERE call_id = ?", (cid,)).fetchone()
+    out["metrics"] = None if m is None else {
+        k: m[k] for k in ("customer_talk_s", "agent_talk_s", "talk_ratio",
+                          "longest_silence_s", "overtalk_count", "overtalk_s")}
     out["audit"] = [
         {"at": iso(r["at"]), "action": r["action"], "detail": r["detail"]}
         for r in conn.execute("SELECT * FROM audit WHERE call_id = ? ORDER BY at, id", (cid,))

@@ -24,6 +24,7 @@ from console.core.events import (
     CallEnded,
     CallEvent,
     CallStarted,
+    ConversationUpdate,
     DtmfReceived,
     SentimentSample,
     StreamClosed,
@@ -294,6 +295,13 @@ class StoreWriter:
                     "VALUES (?, ?, ?, ?, ?, ?)",
                     (ev.call_id, ev.speaker.value, ev.start_s, ev.end_s, ev.text, ev.sentiment),
                 )
+        elif isinstance(ev, ConversationUpdate):
+            c.execute(
+                "INSERT OR REPLACE INTO metrics (call_id, customer_talk_s, agent_talk_s, "
+                "talk_ratio, longest_silence_s, overtalk_count, overtalk_s) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (ev.call_id, ev.customer_talk_s, ev.agent_talk_s, ev.talk_ratio,
+                 ev.longest_silence_s, ev.overtalk_count, ev.overtalk_s))
         elif isinstance(ev, SentimentSample):
             c.execute("INSERT INTO sentiment (call_id, speaker, at_s, score) VALUES (?, ?, ?, ?)",
                       (ev.call_id, ev.speaker.value, ev.at_s, ev.score))

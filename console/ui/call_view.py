@@ -179,6 +179,10 @@ class CallView(QWidget):
         bits = [f"to {c.to_number}" if c.to_number else "", c.provider.capitalize(), c.codec,
                 f"{c.streams} stream" + ("s" if c.streams != 1 else ""),
                 time.strftime("started %H:%M:%S", time.localtime(c.started_at))]
+        if c.metrics is not None and c.metrics.talk_ratio is not None:
+            m = c.metrics
+            bits.append(f"customer talks {100 * m.talk_ratio:.0f} %, longest silence "
+                        f"{m.longest_silence_s:.0f} s, overtalk {m.overtalk_count}×")
         if c.state != "active":
             bits.append(c.state)
         self.details.setText("  ·  ".join(b for b in bits if b))

@@ -11,6 +11,7 @@ from console.core.events import (
     CallEnded,
     CallEvent,
     CallStarted,
+    ConversationUpdate,
     DtmfReceived,
     MarkReceived,
     Role,
@@ -54,6 +55,7 @@ class CallInfo:
     alerts: list[AlertRaised] = field(default_factory=list)
     marks: int = 0
     caller_name: str = ""
+    metrics: ConversationUpdate | None = None
 
     @property
     def title(self) -> str:
@@ -151,6 +153,8 @@ class CallsModel:
         elif isinstance(ev, StreamProblem):
             if ev.kind != "bad_frame" or len(call.problems) < 20:
                 call.problems.append(ev.message)
+        elif isinstance(ev, ConversationUpdate):
+            call.metrics = ev
         elif isinstance(ev, MarkReceived):
             call.marks += 1
         elif isinstance(ev, StreamClosed):

@@ -50,6 +50,9 @@ async def test_a_call_becomes_a_transcript(settings) -> None:  # type: ignore[no
     conn = connect(db_path(settings.data_path()), readonly=True)
     exported = call_detail(conn, plan.call_key)
     assert len(exported["segments"]) == len(segs)
+    m = exported["metrics"]
+    assert m is not None and 0.3 <= m["talk_ratio"] <= 0.7
+    assert m["customer_talk_s"] > 5 and m["agent_talk_s"] > 5
     assert exported["segments"] == sorted(exported["segments"], key=lambda s: s["start_s"])
     import jsonschema
 
@@ -90,3 +93,35 @@ async def test_the_focused_call_gets_tentative_text(settings) -> None:  # type: 
     assert {s.segment_id for s in partial} <= final_ids
     final_seen_at = {s.segment_id: i for i, s in enumerate(seen) if s.final}
     assert all(i < final_seen_at[s.segment_id] for i, s in enumerate(seen) if not s.final)
+
+
+def test_live_overtalk_and_silence_alerts() -> None:
+    from types import SimpleNamespace
+
+    from console.analysis.alerts import AlertSettings
+    from console.analysis.pipeline import AnalysisPipeline
+    from console.core.bus import EventBus
+    from console.core.events import Role
+
+    bus = EventBus()
+    alerts: list = []
+    bus.subscribe(lambda e: alerts.append(e) if isinstance(e, AlertRaised) else None)
+    loop = asyncio.new_event_loop()
+    try:
+        p = AnalysisPipeline(bus, loop, alerts=AlertSettings(overtalk_s=1.5,
+                                                             long_silence_s=5.0))
+        d = next(x for x in load_dialogues() if x.name == "angry-double-charge")
+        speech = d.customer[int(4.3 * 8000) : int(8.5 * 8000)]  # four seconds of talking
+        tracks = [SimpleNamespace(key=f"t/{r.value}", call_id="c", role=r, rate=8000,
+                                  call_offset_s=0.0) for r in Role]
+        for i in range(0, speech.size, 160):  # both talking at once
+            for t in tracks:
+                p.feed(t, speech[i : i + 160])
+        assert [a.rule for a in alerts] == ["overtalk"]
+        quiet = speech[:160] * 0
+        for _ in range(50 * 7):  # then seven seconds of nobody
+            for t in tracks:
+                p.feed(t, quiet)
+        assert [a.rule for a in alerts] == ["overtalk", "long_silence"]
+    finally:
+        loop.close()

@@ -65,7 +65,10 @@ class Settings:
     transcribe: bool = True
     stt_workers: int = 1
     redaction: bool = True  # card numbers, SSNs, digit runs: never stored when on
-    alerts_file: str = ""  # TOML with [alerts] thresholds and [[alerts.rules]]
+    alerts_file: str = ""  # TOML with [[alerts.rules]] (phrases, regex, speaker, severity)
+    alert_silence_s: float = 12.0
+    alert_overtalk_s: float = 2.0
+    alert_sentiment_below: float = -0.5
     theme: str = "dark"
 
     def data_path(self) -> Path:
@@ -95,6 +98,10 @@ class Settings:
         for name in ("idle_timeout_s", "handshake_timeout_s", "ping_interval_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
+        if not -1.0 <= self.alert_sentiment_below <= 1.0:
+            raise ConfigError("alert_sentiment_below must be between -1 and 1")
+        if self.alert_silence_s <= 0 or self.alert_overtalk_s <= 0:
+            raise ConfigError("alert silence and overtalk times must be positive")
         if self.retention_days < 0:
             raise ConfigError("retention_days cannot be negative")
         if not 0 <= self.jitter_frames <= 50:

@@ -158,7 +158,11 @@ class Engine:
         s = self.settings
         try:
             place = find_model(s.stt_engine, s.stt_model_path)
-            alerts = load_rules(Path(s.alerts_file)) if s.alerts_file else AlertSettings()
+            rules = load_rules(Path(s.alerts_file)).rules if s.alerts_file else None
+            alerts = AlertSettings(
+                **({"rules": rules} if rules is not None else {}),
+                long_silence_s=s.alert_silence_s, overtalk_s=s.alert_overtalk_s,
+                sentiment_below=s.alert_sentiment_below)
         except (ModelMissing, OSError, ValueError) as exc:
             self.transcription = f"off: {exc}"
             log.warning("transcription is off: %s", exc)

@@ -3,27 +3,14 @@ an ephemeral port of this machine."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def shared_dir() -> Path:
-    """The project's shared/ folder (protocol docs and fixtures) beside the checkout."""
-    for parent in [REPO, *REPO.parents]:
-        candidate = parent / "shared" / "protocols" / "fixtures"
-        if candidate.is_dir():
-            return candidate.parent.parent
-    raise FileNotFoundError("shared/protocols/fixtures not found beside the repository")
-
 
 @pytest.fixture(autouse=True)
 def _isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
@@ -47,18 +34,6 @@ def settings(tmp_path: Path):  # type: ignore[no-untyped-def]
     return Settings(host="127.0.0.1", port=0, data_dir=str(tmp_path / "data"),
                     token="test-token", record=True, idle_timeout_s=30.0,
                     transcribe=False).validate()
-
-
-@contextlib.asynccontextmanager
-async def running_engine(settings) -> AsyncIterator:  # type: ignore[no-untyped-def]
-    from console.engine import Engine
-
-    engine = Engine(settings)
-    await engine.start()
-    try:
-        yield engine
-    finally:
-        await engine.stop()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import REPO
+from support import REPO
 
 from console import APP_ID
 

@@ -78,7 +78,9 @@ class Console:
         if new.theme != self.settings.theme:
             apply_theme(self.app, new.theme)
         engine_fields = ("host", "port", "token", "no_auth", "public_url", "twilio_auth_token",
-                         "data_dir", "record", "agent_endpoints")
+                         "data_dir", "record", "agent_endpoints", "transcribe", "stt_engine",
+                         "stt_model_path", "redaction", "alerts_file", "alert_silence_s",
+                         "alert_overtalk_s", "alert_sentiment_below")
         restart = any(getattr(new, f) != getattr(self.settings, f) for f in engine_fields)
         self.settings = new
         if restart:

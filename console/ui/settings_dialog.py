@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -98,6 +99,23 @@ class SettingsDialog(QDialog):
                                      if settings.stt_engine in STT_ENGINES else 0))
         self.model_path = QLineEdit(settings.stt_model_path)
         self.model_path.setPlaceholderText("Empty: use a model installed with the app")
+        self.silence = QDoubleSpinBox()
+        self.silence.setRange(1, 600)
+        self.silence.setSuffix(" s")
+        self.silence.setValue(settings.alert_silence_s)
+        self.overtalk = QDoubleSpinBox()
+        self.overtalk.setRange(0.5, 60)
+        self.overtalk.setSuffix(" s")
+        self.overtalk.setValue(settings.alert_overtalk_s)
+        self.sentiment = QDoubleSpinBox()
+        self.sentiment.setRange(-1, 1)
+        self.sentiment.setSingleStep(0.05)
+        self.sentiment.setValue(settings.alert_sentiment_below)
+        self.alerts_file = QLineEdit(settings.alerts_file)
+        self.alerts_file.setPlaceholderText("TOML with [[alerts.rules]]; empty: built-in rules")
+        self.redaction = QCheckBox("Redact card numbers, SSNs, digit runs and keypad entry "
+                                   "(nothing raw is stored)")
+        self.redaction.setChecked(settings.redaction)
         self.theme = QComboBox()
         self.theme.addItems(["dark", "light"])
         self.theme.setCurrentText(settings.theme)
@@ -111,6 +129,11 @@ class SettingsDialog(QDialog):
                                ("Agent numbers / SIP URIs", self.agents)]),
             ("Calls", [("Data folder", data_row), ("", self.record),
                        ("Keep calls", self.retention)]),
+            ("Alerts and privacy", [("Long silence after", self.silence),
+                                    ("Overtalk after", self.overtalk),
+                                    ("Customer sentiment below", self.sentiment),
+                                    ("Alert rules file", self.alerts_file),
+                                    ("", self.redaction)]),
             ("Audio and speech", [("Speakers", self.output), ("Microphone", self.input),
                                   ("", self.audio_note), ("Speech recognition", self.stt),
                                   ("Speech model folder", self.model_path),
@@ -164,6 +187,11 @@ class SettingsDialog(QDialog):
             input_device=device(self.input),
             stt_engine=str(self.stt.currentData()),
             stt_model_path=self.model_path.text().strip(),
+            alert_silence_s=self.silence.value(),
+            alert_overtalk_s=self.overtalk.value(),
+            alert_sentiment_below=self.sentiment.value(),
+            alerts_file=self.alerts_file.text().strip(),
+            redaction=self.redaction.isChecked(),
             theme=self.theme.currentText(),
         )
         if not s.no_auth and not s.token:

@@ -7,8 +7,8 @@ import asyncio
 import json
 from pathlib import Path
 
-from conftest import REPO, running_engine
 from helpers import wait_for
+from support import REPO, running_engine
 
 from console.core.events import AlertRaised, SentimentSample, TranscriptSegment
 from console.sim.client import SimOptions, plan_calls, play_call

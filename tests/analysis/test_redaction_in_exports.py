@@ -7,8 +7,8 @@ import asyncio
 import json
 
 import pytest
-from conftest import running_engine
 from helpers import pcmu_frames, telnyx_media, telnyx_start, telnyx_stop, tone, wait_for
+from support import running_engine
 from websockets.asyncio.client import connect
 
 from console.analysis.pipeline import AnalysisPipeline, _Meta

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import REPO
+from support import REPO
 
 from console.analysis.stt.engine import FasterWhisperEngine, pack, windows
 from console.analysis.stt.models import find_model

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import shared_dir
+from support import shared_dir
 
 from console.core.events import (
     Connected,

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import shared_dir
+from support import shared_dir
 
 from console.audio.codecs import alaw_decode, ulaw_decode
 from console.core.events import (

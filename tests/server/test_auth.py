@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import running_engine, shared_dir
+from support import running_engine, shared_dir
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 

@@ -7,8 +7,8 @@ import asyncio
 import json
 
 import pytest
-from conftest import running_engine
 from helpers import wait_for
+from support import running_engine
 
 from console.core.events import MarkReceived, SendClear, SendMark, SendMedia
 from console.sim.client import SimOptions, _schedule, plan_calls, play_call

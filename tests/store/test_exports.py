@@ -10,8 +10,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import REPO
 from store_helpers import LINES, make_call
+from support import REPO
 
 from console.store.db import connect, db_path
 from console.store.exports import CSV_COLUMNS, render

@@ -26,6 +26,9 @@ def test_round_trip(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-d
     d.output.setCurrentText("Speakers")
     d.theme.setCurrentText("light")
     d.stt.setCurrentIndex(1)
+    d.silence.setValue(20)
+    d.sentiment.setValue(-0.6)
+    d.redaction.setChecked(False)
     d.accept()
     new = d.result_settings
     assert new is not None
@@ -33,6 +36,7 @@ def test_round_trip(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-d
         9100, "0.0.0.0", True, "Speakers", "light")
     assert new.agent_endpoints == ["sip:*@agents.example", "+1555777*"]
     assert new.stt_engine == "faster-whisper:base"
+    assert (new.alert_silence_s, new.alert_sentiment_below, new.redaction) == (20, -0.6, False)
     path = tmp_path / "c.toml"
     save(new, path)
     again = load(path)

@@ -60,7 +60,9 @@ def test_kill_9_mid_call(tmp_path: Path) -> None:
                     "-o", str(wav)], check=True, capture_output=True)
     stereo, rate = read_wav(wav)
     seconds = stereo.shape[0] / rate
-    assert 2.0 <= seconds <= 3.5, seconds  # written up to the last batch before the kill
+    # Written up to the last batch before the kill (the stream ran about 3 s, less on a
+    # busy machine); the point is that what reached the disk exports.
+    assert 0.5 <= seconds <= 3.5, seconds
 
 
 def test_kill_9_loses_no_committed_segment(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ def history(qapp, filled, qtbot):  # type: ignore[no-untyped-def]
     c.window.show()
     c.window.tabs.setCurrentWidget(c.window.history)
     h = c.window.history
-    qtbot.waitUntil(lambda: h.table.rowCount() == 2, timeout=5000)
+    qtbot.waitUntil(lambda: h.table.rowCount() == 2, timeout=15000)
     yield c, h
     c.shutdown()
     c.window.close()
@@ -45,18 +45,18 @@ def test_list_search_and_read_a_call(history, qtbot) -> None:  # type: ignore[no
     assert row["Call id"] == "call-b"  # newest first
     assert row["Customer mood"] == "-0.70 negative" and row["Alerts"] == "1"
     h.search.setText("refund")
-    qtbot.waitUntil(lambda: "matching" in h.status.text(), timeout=3000)
+    qtbot.waitUntil(lambda: "matching" in h.status.text(), timeout=9000)
     match = h.table.cellWidget(0, cols.index("Match"))
     assert match is not None and "<b" in match.text() and "refund" in match.text()
     h.search.setText("no such words here")
-    qtbot.waitUntil(lambda: h.status.text() == "No calls match.", timeout=3000)
+    qtbot.waitUntil(lambda: h.status.text() == "No calls match.", timeout=9000)
     h.search.setText("")
-    qtbot.waitUntil(lambda: h.table.rowCount() == 2, timeout=3000)
+    qtbot.waitUntil(lambda: h.table.rowCount() == 2, timeout=9000)
     h.search.setText("cancel")
     qtbot.waitUntil(lambda: h.table.rowCount() == 2 and "matching" in h.status.text(),
-                    timeout=3000)
+                    timeout=9000)
     h.table.selectRow(1)
-    qtbot.waitUntil(lambda: h.detail is not None and h.detail["id"] == "call-a", timeout=3000)
+    qtbot.waitUntil(lambda: h.detail is not None and h.detail["id"] == "call-a", timeout=9000)
     text = h.transcript.toPlainText()
     assert "I was charged twice" in text and "cancel my account" in text
     assert "font-weight" in h.transcript.toHtml()  # the searched word is marked
@@ -74,19 +74,19 @@ def test_export_many_with_progress_and_audit(history, qtbot, tmp_path) -> None: 
     out = tmp_path / "exports"
     out.mkdir()
     h.export_calls(h.selected_ids(), "csv", out)
-    qtbot.waitUntil(lambda: h.status.text().startswith("Exported 2 of 2"), timeout=5000)
+    qtbot.waitUntil(lambda: h.status.text().startswith("Exported 2 of 2"), timeout=15000)
     assert not h.progress.isVisible() and h.progress.value() == 2
     rows = list(csv.DictReader((out / "call-a.csv").open()))
     assert len(rows) == 4 and rows[0]["speaker"] == "agent"
     h.export_calls(["call-a"], "wav", out)  # not recorded: reported, not fatal
-    qtbot.waitUntil(lambda: "1 failed" in h.status.text(), timeout=5000)
+    qtbot.waitUntil(lambda: "1 failed" in h.status.text(), timeout=15000)
     assert "--record" in h.status.text()
     c.engine.store.flush()
     conn = connect(db_path(c.settings.data_path()), readonly=True)
     actions = [r[0] for r in conn.execute("SELECT action FROM audit WHERE call_id='call-a'")]
     assert actions.count("export") == 1 and "listen" in actions
     h.export_calls(["call-b"], "json", out)
-    qtbot.waitUntil(lambda: h.status.text().startswith("Exported 1 of 1"), timeout=5000)
+    qtbot.waitUntil(lambda: h.status.text().startswith("Exported 1 of 1"), timeout=15000)
     assert json.loads((out / "call-b.json").read_text())["id"] == "call-b"
 
 
@@ -97,12 +97,12 @@ def test_recorded_call_plays_or_says_why_not(console, qtbot) -> None:  # type: i
     w.tabs.setCurrentWidget(w.history)
     h = w.history
     qtbot.waitUntil(lambda: h.table.rowCount() == 1 and h.calls[0]["state"] == "ended",
-                    timeout=5000)
+                    timeout=15000)
     h.table.selectRow(0)
-    qtbot.waitUntil(lambda: h.play_button.isEnabled(), timeout=3000)
+    qtbot.waitUntil(lambda: h.play_button.isEnabled(), timeout=9000)
     h.play_button.click()
     qtbot.waitUntil(lambda: h.play_note.text().startswith(("Playing", "Cannot play")),
-                    timeout=5000)
+                    timeout=15000)
     if h.play_note.text().startswith("Playing"):
         assert h.play_button.text() == "Stop"
         assert "0:01" in h.play_note.text()

@@ -83,8 +83,13 @@ async def test_the_focused_call_gets_tentative_text(settings) -> None:  # type: 
         focus, other = plan_calls(load_dialogues(), opts)
         engine.set_focus(focus.call_key)
         await asyncio.gather(play_call(focus, opts), play_call(other, opts, 0.05))
-        await wait_for(lambda: sum(s.final for s in seen) >= 10, timeout=60)
-        await asyncio.sleep(2.0)
+
+        def settled() -> bool:  # some tentative text, and each got its final line
+            partial = {s.segment_id for s in seen if not s.final}
+            return bool(partial) and partial <= {s.segment_id for s in seen if s.final}
+
+        await wait_for(settled, timeout=90)
+        await asyncio.sleep(1.0)
     partial = [s for s in seen if not s.final]
     final_ids = {s.segment_id for s in seen if s.final}
     assert partial, "no tentative text for the focused call"

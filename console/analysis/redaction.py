@@ -14,8 +14,9 @@ __all__ = ["DtmfRedactor", "Redaction", "luhn_ok", "redact"]
 _DIGIT_WORDS = {"zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3",
                 "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}
 _REPEAT = {"double": 2, "triple": 3}
-# A run of numerals, with the spaces or dashes people and recognisers put between groups.
-_NUMERAL_RUN = re.compile(r"(?<!\w)(?<!\d\.)\d(?:[ -]?\d){3,}(?!\w|\.\d)")
+# A run of numerals, with whatever recognisers put between groups: spaces, dashes, commas,
+# slashes, even feet-and-inches quotes (4'5", 2'8"). Not dots: those are decimals.
+_NUMERAL_RUN = re.compile(r"(?<!\w)(?<!\d\.)\d(?:[ \-'\",/]{0,3}\d){3,}['\"]?(?!\w|\.\d)")
 _SSN = re.compile(r"(?<!\d)\d{3}[- ]\d{2}[- ]\d{4}(?!\d)")
 _TOKEN = re.compile(r"[A-Za-z]+|\d+|[^\sA-Za-z\d]+|\s+")
 

@@ -23,6 +23,11 @@ from console.analysis.redaction import DtmfRedactor, luhn_ok, redact
         ("I have two dogs and one cat", "I have two dogs and one cat", []),
         ("press one to confirm", "press one to confirm", []),
         ("order 12345", "order 12345", []),
+        # How tiny.en wrote a card number read out in pairs, in a real run of the demo:
+        ("Yes, it's 4'5\", 2'8\", 1'0\", 6'7\", 3'4\", 5'5\", 2'8\".", "Yes, it's [digits].",
+         ["digits"]),
+        ("it's 4539/1488/0343/6467", "it's [card number]", ["card"]),
+        ("that's $12,345.67 in total", "that's $12,345.67 in total", []),
     ],
 )
 def test_redact(text: str, expected: str, kinds: list[str]) -> None:

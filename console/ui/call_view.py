@@ -96,6 +96,9 @@ class CallView(QWidget):
 
         self.dtmf = QListWidget()
         self.problems = QListWidget()
+        for lst in (self.dtmf, self.problems):  # long alerts wrap instead of scrolling sideways
+            lst.setWordWrap(True)
+            lst.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         side = QVBoxLayout()
         for label, widget in (("Sentiment trend", self.trend), ("DTMF", self.dtmf),

@@ -152,12 +152,14 @@ class Engine:
         (and says why) when no model can be found or loaded."""
         from console.analysis.alerts import AlertSettings, load_rules
         from console.analysis.pipeline import AnalysisPipeline
-        from console.analysis.stt.models import ModelMissing, find_model
+        from console.analysis.stt.models import ModelMissing, find_model, how_to_add
         from console.analysis.stt.pool import SttPool
 
         s = self.settings
         try:
-            place = find_model(s.stt_engine, s.stt_model_path)
+            # Without a shipped or configured model, faster-whisper may fetch one by name
+            # (a machine with internet); if that fails too, the message says how to add one.
+            place = find_model(s.stt_engine, s.stt_model_path, allow_download=True)
             rules = load_rules(Path(s.alerts_file)).rules if s.alerts_file else None
             alerts = AlertSettings(
                 **({"rules": rules} if rules is not None else {}),
@@ -172,13 +174,14 @@ class Engine:
         # The cores are shared between the workers: two single-threaded workers overlap
         # one batch's decoding with the next one's instead of queueing behind it.
         threads = max(1, 2 // max(1, s.stt_workers))
-        pool = SttPool(str(place.path), pipeline.on_text, workers=s.stt_workers,
-                       threads=threads)
+        pool = SttPool(str(place.path or place.name), pipeline.on_text,
+                       workers=s.stt_workers, threads=threads)
         try:
             await self.loop.run_in_executor(None, pool.start)
         except RuntimeError as exc:
-            self.transcription = f"off: {exc}"
-            log.error("transcription is off: %s", exc)
+            hint = f"; {how_to_add(place.name)}" if place.path is None else ""
+            self.transcription = f"off: {exc}{hint}"
+            log.error("transcription is off: %s%s", exc, hint)
             return
         pipeline.pool = pool
         self.pipeline = pipeline

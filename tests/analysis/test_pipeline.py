@@ -130,3 +130,16 @@ def test_live_overtalk_and_silence_alerts() -> None:
         assert [a.rule for a in alerts] == ["overtalk", "long_silence"]
     finally:
         loop.close()
+
+
+async def test_no_package_tries_the_download_and_explains(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """With no model installed, faster-whisper's download by name is tried; on a machine
+    that cannot fetch it, transcription is off with a message saying how to add a model."""
+    import console.analysis.stt.models as models
+
+    monkeypatch.setattr(models, "SHIPPED", {})  # as if no model package were installed
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the worker (a new process) inherits this
+    settings.transcribe = True
+    async with running_engine(settings) as engine:
+        assert engine.transcription.startswith("off: speech recognition could not start")
+        assert "stt_model_path" in engine.transcription

@@ -143,3 +143,16 @@ async def test_no_package_tries_the_download_and_explains(settings, monkeypatch)
     async with running_engine(settings) as engine:
         assert engine.transcription.startswith("off: speech recognition could not start")
         assert "stt_model_path" in engine.transcription
+
+
+async def test_broken_rules_turn_transcription_off(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A bad rules file stops speech analysis with its reason; the engine itself runs."""
+    rules = tmp_path / "alerts.toml"
+    rules.write_text('[[alerts.rules]]\nname = "x"\nregex = "(unclosed"\n')
+    settings.transcribe = True
+    settings.alerts_file = str(rules)
+    async with running_engine(settings) as engine:
+        status = engine.transcription
+        assert status.startswith("off: ")
+        assert "unterminated" in status or "missing" in status
+        assert engine.port

@@ -127,7 +127,10 @@ class Engine:
         # Decode once the loop has read what the sockets hold: batches grow with the load.
         self.registry.schedule = self.loop.call_soon
         self.registry.later = self.loop.call_later
-        self.registry.redact_dtmf = s.redaction
+        if s.redaction:
+            from console.analysis.redaction import DtmfRedactor
+
+            self.registry.keypad_filter = DtmfRedactor
         self._server = await serve(
             self._handle,
             s.host,
@@ -282,7 +285,7 @@ class Engine:
 
     def send_command(self, stream: StreamState, command: Command) -> bool:
         """Thread-safe: encode `command` for the stream's provider and send it."""
-        session = next((s for s in self.sessions if s.stream is stream), None)
+        session = next((s for s in list(self.sessions) if s.stream is stream), None)
         if session is None or stream.sender is None or stream.closed:
             return False
         text = session.decoder.encode(command, stream.stream_id)
@@ -299,10 +302,9 @@ class Engine:
         # Called from the UI thread too: copy containers in one C-level step before walking.
         c = self.registry.counters
         sessions = list(self.sessions)
-        calls = list(self.registry.calls.values())
         return EngineStats(
             streams=len(sessions),
-            calls=sum(1 for call in calls if call.state == "active"),
+            calls=len(self.registry.active_calls()),
             media_frames=c.media_frames,
             missing_frames=c.missing_frames,
             late_frames=c.late_frames,

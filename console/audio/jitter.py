@@ -56,10 +56,6 @@ class ReorderBuffer(Generic[T]):
     def pending_frames(self) -> int:
         return len(self._heap)
 
-    @property
-    def next_key(self) -> int | None:
-        return None if self.last is None else self.last + (self.step or 1)
-
     def push_into(self, key: int | None, item: T, out: list[tuple[int | None, T, int]]) -> int:
         """Add a frame; append what can be released to `out` as (key, item, missing_before).
 

@@ -16,7 +16,6 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from console.analysis.redaction import DtmfRedactor
 from console.audio.codecs import CodecError, Decoder, make_decoder
 from console.audio.jitter import DUPLICATE, ReorderBuffer
 from console.audio.ring import RingBuffer
@@ -54,6 +53,18 @@ class AudioTap(Protocol):
     def feed(self, track: TrackState, pcm: Pcm) -> None: ...
 
     def track_ended(self, track: TrackState) -> None: ...
+
+
+class KeypadFilter(Protocol):
+    """Decides which DTMF digits may be shown as pressed (see analysis.redaction)."""
+
+    gap_s: float
+
+    def push(self, digit: str, at_s: float) -> list[tuple[str, float]]: ...
+
+    def due(self, now_s: float) -> list[tuple[str, float]]: ...
+
+    def flush(self) -> list[tuple[str, float]]: ...
 
 
 class Recorder(Protocol):
@@ -181,12 +192,12 @@ class CallRegistry:
         # How a flush gets run after a burst of frames (the engine sets loop.call_soon);
         # None flushes at once, frame by frame.
         self.schedule: Callable[[Callable[[], None]], object] | None = None
-        # Keypad redaction: when set, DTMF digits go through a redactor per call and are
-        # published only once their run is decided (card and PIN entry masked as "*").
-        self.redact_dtmf = False
+        # Keypad redaction: when set, DTMF digits go through one filter per call and are
+        # published only once the filter has decided on them (card and PIN entry as "*").
+        self.keypad_filter: Callable[[], KeypadFilter] | None = None
         self.later: Callable[[float, Callable[[], None]], object] | None = None
         # Per call: the redactor, and what each held digit came with, in press order.
-        self._dtmf: dict[str, tuple[DtmfRedactor,
+        self._dtmf: dict[str, tuple[KeypadFilter,
                                     deque[tuple[str, str | None, str | None]]]] = {}
         self._dirty: list[TrackState] = []
         self._flush_pending = False
@@ -456,11 +467,13 @@ class CallRegistry:
         self.flush()
         at_s = round(self.position_s(stream), 3)
         track = dtmf.track.value if dtmf.track else None
-        if not self.redact_dtmf:
+        if self.keypad_filter is None:
             self.bus.publish(DtmfReceived(stream.call_id, stream.uid, dtmf.digit, at_s,
                                           dtmf.occurred_at, track))
             return
-        redactor, held = self._dtmf.setdefault(stream.call_id, (DtmfRedactor(), deque()))
+        if stream.call_id not in self._dtmf:
+            self._dtmf[stream.call_id] = (self.keypad_filter(), deque())
+        redactor, held = self._dtmf[stream.call_id]
         held.append((stream.uid, dtmf.occurred_at, track))
         self._release(stream.call_id, redactor.push(dtmf.digit, at_s))
         if self.later is not None:
@@ -519,7 +532,8 @@ class CallRegistry:
     # --- views --------------------------------------------------------------------------
 
     def active_calls(self) -> list[CallState]:
-        return [c for c in self.calls.values() if c.state == "active"]
+        # list() copies in one C-level step: safe to call from the UI thread too.
+        return [c for c in list(self.calls.values()) if c.state == "active"]
 
     def forget_ended(self, keep: int = 200) -> None:
         """Drop the oldest ended calls from memory; the store keeps them."""

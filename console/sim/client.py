@@ -60,7 +60,6 @@ class StreamResult:
     received_media: bytearray = field(default_factory=bytearray)
     marks_echoed: list[str] = field(default_factory=list)
     error: str | None = None
-    send_lag_max: float = 0.0
 
 
 @dataclass
@@ -332,8 +331,6 @@ async def _play_leg(leg: _Leg, opts: SimOptions, n: int, rng: random.Random) -> 
                 wait = due - loop.time()
                 if wait > 0:
                     await asyncio.sleep(wait)
-                else:
-                    leg.result.send_lag_max = max(leg.result.send_lag_max, -wait)
             for track, sched in schedules.items():
                 if k < len(sched):
                     i = sched[k]

@@ -8,14 +8,10 @@ import io
 import json
 from typing import Any
 
-__all__ = ["FORMATS", "render", "suffix"]
+__all__ = ["FORMATS", "render"]
 
 FORMATS = ("txt", "json", "srt", "vtt", "csv", "wav")
 SPEAKERS = {"customer": "Customer", "agent": "Agent"}
-
-
-def suffix(fmt: str) -> str:
-    return f".{fmt}"
 
 
 def _clock(seconds: float, sep: str) -> str:

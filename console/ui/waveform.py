@@ -17,16 +17,7 @@ from console.audio.ring import RingBuffer
 from console.core.events import Role
 from console.ui.theme import palette
 
-__all__ = ["PeakHistory", "TileWaveform", "WaveformPlot", "peaks"]
-
-
-def peaks(samples: npt.NDArray[np.int16], columns: int) -> tuple[npt.NDArray[np.float32],
-                                                                  npt.NDArray[np.float32]]:
-    """Min and max of each of `columns` equal slices, scaled to -1..1."""
-    usable = samples.size - samples.size % columns
-    block = samples[samples.size - usable :].reshape(columns, -1)
-    return (block.min(axis=1).astype(np.float32) / 32768.0,
-            block.max(axis=1).astype(np.float32) / 32768.0)
+__all__ = ["PeakHistory", "TileWaveform", "WaveformPlot"]
 
 
 class PeakHistory:
@@ -146,11 +137,6 @@ class WaveformPlot(pg.PlotWidget):  # type: ignore[misc]
         y[0::2] = np.clip(lo * self.gain, -0.95, 0.0)
         y[1::2] = np.maximum(np.clip(hi * self.gain, 0.0, 0.95), y[0::2] + 0.02)
         curve.setData(self._x, y + self._offset[role], connect="pairs", skipFiniteCheck=True)
-
-    def level(self, role: Role) -> float:
-        hist = self._history[role]
-        return hist.recent_peak() if hist is not None else 0.0
-
 
 class TileWaveform(QWidget):
     """The compact waveform of a wall tile. Same peaks as WaveformPlot, but the strokes are

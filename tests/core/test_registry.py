@@ -214,7 +214,9 @@ def test_keypad_runs_are_masked_before_anyone_sees_them(world) -> None:  # type:
     from console.core.events import DtmfReceived
 
     reg, events, _, _ = world
-    reg.redact_dtmf = True
+    from console.analysis.redaction import DtmfRedactor
+
+    reg.keypad_filter = DtmfRedactor
     s = reg.open_stream(start("s1", "call-dtmf"))
     frames = pcmu_frames(tone(160 * 500))
     published = lambda: [e.digit for e in events if isinstance(e, DtmfReceived)]  # noqa: E731

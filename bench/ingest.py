@@ -72,8 +72,9 @@ async def serve_full(record: bool, data_dir: str) -> None:
 
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("websockets").setLevel(logging.WARNING)
+    # The ingest path itself: speech recognition is bench/transcribe.py's business.
     settings = Settings(host="127.0.0.1", port=0, token=TOKEN, data_dir=data_dir,
-                        record=record, max_streams=1000).validate()
+                        record=record, max_streams=1000, transcribe=False).validate()
     engine = Engine(settings)
     await engine.start()
     print(f"PORT {engine.port}", flush=True)

@@ -60,6 +60,7 @@ async def run(calls: int, workers: int, stagger: float) -> None:
                             stt_workers=workers, redaction=False).validate()
         engine = Engine(settings)
         await engine.start()
+        await engine.transcription_ready()
         if engine.pipeline is None:
             raise SystemExit(f"transcription unavailable: {engine.transcription}")
         segments: list[TranscriptSegment] = []

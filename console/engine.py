@@ -89,6 +89,8 @@ class Engine:
         self._stopping = False
         self._messages_done = 0
         self.pipeline: AnalysisPipeline | None = None
+        self._stt_task: asyncio.Task[None] | None = None
+        self._focus: str | None = None
         self.transcription = "off" if not settings.transcribe else "starting"
 
     @staticmethod
@@ -149,7 +151,15 @@ class Engine:
         self.port = sock.getsockname()[1]
         self._watchdog = asyncio.create_task(self._watch_idle())
         if s.transcribe:
-            await self._start_transcription()
+            # Workers take a second or two to load their model: the server (and the window
+            # waiting on it) does not wait for them; calls start getting text once they are up.
+            self._stt_task = asyncio.create_task(self._start_transcription())
+
+    async def transcription_ready(self) -> str:
+        """Wait until speech recognition is up (or known to be off); its status."""
+        if self._stt_task is not None:
+            await asyncio.shield(self._stt_task)
+        return self.transcription
 
     async def _start_transcription(self) -> None:
         """Speech workers load their model in the background; the engine runs without them
@@ -188,6 +198,7 @@ class Engine:
             log.error("transcription is off: %s%s", exc, hint)
             return
         pipeline.pool = pool
+        pipeline.set_focus(self._focus)
         self.pipeline = pipeline
         self.registry.tap = pipeline
         self.bus.subscribe(lambda e: pipeline.call_ended(e.call_id)
@@ -196,6 +207,8 @@ class Engine:
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._stt_task is not None:
+            await self._stt_task  # a pool half started would leave worker processes behind
         if self.pipeline is not None:
             self.registry.tap = None
             await asyncio.get_running_loop().run_in_executor(None, self.pipeline.close)
@@ -295,6 +308,7 @@ class Engine:
 
     def set_focus(self, call_id: str | None) -> None:
         """The call the supervisor is looking at: it gets tentative text (thread-safe)."""
+        self._focus = call_id
         if self.pipeline is not None:
             self.pipeline.set_focus(call_id)
 

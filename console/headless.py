@@ -86,6 +86,7 @@ async def _serve(settings: Settings, out: TextIO) -> int:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     await engine.start()
+    await engine.transcription_ready()  # headless: the banner says how it really is
     if engine.store.recovered:
         logging.getLogger("console").warning(
             "%d call(s) left open by an earlier run were marked interrupted",

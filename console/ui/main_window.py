@@ -231,8 +231,13 @@ class MainWindow(QMainWindow):
         elif stats.store_errors:
             health = f"Engine: {stats.store_errors} storage error(s)"
         else:
-            health = "Engine: running"
+            state = self.bridge.engine.transcription
+            speech = "transcribing" if state.startswith("on") else (
+                "loading speech model" if state == "starting" else "no transcription")
+            health = f"Engine: running, {speech}"
         self.status_labels["health"].setText(health)
+        self.status_labels["health"].setToolTip(
+            f"Speech recognition: {self.bridge.engine.transcription}")
 
     def set_endpoint(self) -> None:
         engine = self.bridge.engine

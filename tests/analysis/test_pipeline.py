@@ -20,6 +20,7 @@ from console.store.queries import call_detail
 async def test_a_call_becomes_a_transcript(settings) -> None:  # type: ignore[no-untyped-def]
     settings.transcribe = True
     async with running_engine(settings) as engine:
+        await engine.transcription_ready()
         assert engine.transcription.startswith("on: tiny.en"), engine.transcription
         seen: list = []
         engine.bus.subscribe(seen.append)
@@ -64,6 +65,7 @@ async def test_without_a_model_the_engine_says_why_and_runs(settings, tmp_path: 
     settings.transcribe = True
     settings.stt_model_path = str(tmp_path / "nowhere")
     async with running_engine(settings) as engine:
+        await engine.transcription_ready()
         assert engine.transcription.startswith("off: the configured speech model folder")
         opts = SimOptions(url=engine.url, token="test-token", speed=0, duration=1.0)
         plan = plan_calls(load_dialogues(), opts)[0]
@@ -75,6 +77,7 @@ async def test_without_a_model_the_engine_says_why_and_runs(settings, tmp_path: 
 async def test_the_focused_call_gets_tentative_text(settings) -> None:  # type: ignore[no-untyped-def]
     settings.transcribe = True
     async with running_engine(settings) as engine:
+        await engine.transcription_ready()
         seen: list = []
         engine.bus.subscribe(lambda e: seen.append(e) if isinstance(e, TranscriptSegment)
                              else None)
@@ -141,6 +144,7 @@ async def test_no_package_tries_the_download_and_explains(settings, monkeypatch)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the worker (a new process) inherits this
     settings.transcribe = True
     async with running_engine(settings) as engine:
+        await engine.transcription_ready()
         assert engine.transcription.startswith("off: speech recognition could not start")
         assert "stt_model_path" in engine.transcription
 
@@ -152,7 +156,7 @@ async def test_broken_rules_turn_transcription_off(settings, tmp_path) -> None: 
     settings.transcribe = True
     settings.alerts_file = str(rules)
     async with running_engine(settings) as engine:
-        status = engine.transcription
+        status = await engine.transcription_ready()
         assert status.startswith("off: ")
         assert "unterminated" in status or "missing" in status
         assert engine.port

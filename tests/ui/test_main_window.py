@@ -114,7 +114,7 @@ def test_connection_panel_and_status_bar(console, qtbot) -> None:  # type: ignor
     _, done = play(console, calls=2, seconds=2.5)
     qtbot.waitUntil(lambda: w.status_labels["streams"].text() == "Streams: 2", timeout=15000)
     qtbot.waitUntil(lambda: w.status_labels["rate"].text() != "Frames/s: 0", timeout=9000)
-    assert w.status_labels["health"].text() == "Engine: running"
+    assert w.status_labels["health"].text() == "Engine: running, no transcription"
     done.result(timeout=10)
 
 

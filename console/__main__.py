@@ -1,3 +1,6 @@
 from console.cli import main
 
-raise SystemExit(main())
+# Speech workers are spawned processes that import this module again: only the real
+# start runs the command line.
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -165,3 +165,23 @@ def test_token_is_generated_once_and_kept(tmp_path: Path) -> None:
     config = Path(os.environ["COACH_CONSOLE_CONFIG"])
     assert token1 in config.read_text()
     assert config.stat().st_mode & 0o077 == 0
+
+
+def test_serve_with_transcription_as_a_module(tmp_path: Path) -> None:
+    """`python -m console serve` with speech recognition on: its worker processes start and
+    the banner says so."""
+    env = {**os.environ, "COACH_CONSOLE_TRANSCRIBE": "1"}
+    proc = subprocess.Popen([*CLI, "serve", "--port", "0", "--data-dir", str(tmp_path / "d"),
+                             "--no-auth"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    assert proc.stdout is not None
+    status = ""
+    for line in proc.stdout:
+        if "Transcription:" in line:
+            status = line.strip()
+        if line.strip().startswith("Data:"):
+            break
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert status.startswith("Transcription: on: tiny.en"), (status, err[-2000:])
+    assert proc.returncode == 0

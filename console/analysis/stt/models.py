@@ -62,14 +62,25 @@ def find_model(engine: str = "faster-whisper:tiny.en", configured: str = "",
         if folder is not None:
             return ModelPlace(name, folder, f"packages {dist.replace(' ', ' + ')}")
     if module and importlib.util.find_spec(module) is not None:
-        pkg = importlib.import_module(module)
-        getter = getattr(pkg, "get_model_path", None)
-        folder = Path(getter()) if callable(getter) else Path(pkg.__file__ or "").parent
-        if folder.exists():
-            return ModelPlace(name, folder, f"package {dist}")
+        for folder in _package_model_dirs(module):
+            if (folder / "model.bin").exists():
+                return ModelPlace(name, folder.resolve(), f"package {dist}")
     if allow_download:
         return ModelPlace(name, None, "download")
     raise ModelMissing(how_to_add(name))
+
+
+def _package_model_dirs(module: str) -> list[Path]:
+    """Where a model package keeps its model: what it says, beside its code, and (in the
+    desktop bundle, where a module's __file__ does not point at its data) the bundle's copy."""
+    pkg = importlib.import_module(module)
+    getter = getattr(pkg, "get_model_path", None)
+    out = [Path(getter())] if callable(getter) else []
+    out.append(Path(pkg.__file__ or "").parent / "model")
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle:
+        out.append(Path(bundle) / module / "model")
+    return out
 
 
 def _package_data(module: str) -> Path | None:

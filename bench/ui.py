@@ -28,6 +28,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--size", default="1920x1080")
     ap.add_argument("--platform", default=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
+    ap.add_argument("--no-transcribe", dest="transcribe", action="store_false",
+                    help="without speech recognition (its worker shares the cores)")
     args = ap.parse_args()
     os.environ["QT_QPA_PLATFORM"] = args.platform
 
@@ -44,7 +46,8 @@ def main() -> None:
 
     app = QApplication(sys.argv)
     apply_theme(app, "dark")
-    settings = Settings(port=0, data_dir=tempfile.mkdtemp(), token="bench").validate()
+    settings = Settings(port=0, data_dir=tempfile.mkdtemp(), token="bench",
+                        transcribe=args.transcribe).validate()
     console = Console(app, settings)
     w = console.window
     width, height = (int(v) for v in args.size.split("x"))
@@ -84,7 +87,8 @@ def main() -> None:
         visible = sum(1 for t in w.wall.tiles.values()
                       if t.isVisible() and not t.visibleRegion().isEmpty())
         print(f"\nui: {len(w.wall.tiles)} live calls ({visible} tiles on screen at "
-              f"{args.size}, {args.platform}), {wall:.0f} s measured")
+              f"{args.size}, {args.platform}), transcription "
+              f"{'on' if args.transcribe else 'off'}, {wall:.0f} s measured")
         print(f"refresh rate      {len(ticks) / wall:6.1f} fps   (timer asks for 30)")
         print(f"late refreshes    {sum(g > 0.05 for g in gaps):6d}     (over 50 ms apart)")
         if gaps:

@@ -6,6 +6,7 @@ L16 is a byte-order view; G.722, Opus and AMR-WB go through PyAV (ffmpeg). Resam
 
 from __future__ import annotations
 
+import math
 from typing import Any, Protocol
 
 import numpy as np
@@ -22,6 +23,7 @@ __all__ = [
     "Decimator",
     "Decoder",
     "Encoder",
+    "LiveResampler",
     "Resampler",
     "alaw_decode",
     "alaw_encode",
@@ -155,6 +157,50 @@ class Decimator:
         self._phase = (self._phase - y.size) % self.ratio
         result: Pcm = np.clip(np.rint(out), -32768, 32767).astype(np.int16)
         return result
+
+
+class LiveResampler:
+    """Any-ratio polyphase resampler for live audio: every block gives back what it can at
+    once, about 1 ms behind (soxr's streaming mode holds 20-140 ms and releases in bursts,
+    which a 40 ms jitter buffer cannot hide). Windowed-sinc (Kaiser) prototype filter."""
+
+    def __init__(self, from_rate: int, to_rate: int, taps_per_phase: int = 16) -> None:
+        g = math.gcd(from_rate, to_rate)
+        self.up, self.down = to_rate // g, from_rate // g
+        self.from_rate, self.to_rate = from_rate, to_rate
+        # Input samples under the filter for each output sample; more when decimating, so
+        # the cut-off can sit under the new Nyquist.
+        self.taps = taps_per_phase * max(1, -(-self.down // self.up))
+        n = self.up * self.taps
+        k = np.arange(n) - (n - 1) / 2
+        cutoff = 0.46 / max(self.up, self.down)  # of the upsampled rate
+        h = 2 * cutoff * np.sinc(2 * cutoff * k) * np.kaiser(n, 8.0) * self.up
+        # bank[p, j] = h[p + j*up]: the taps for output phase p, newest input first.
+        self._bank = h.reshape(self.taps, self.up).T.astype(np.float32).copy()
+        self._hist = np.zeros(self.taps - 1, np.float32)
+        self._n_in = 0  # input samples consumed so far
+        self._n_out = 0  # output samples produced so far
+        self._offsets = np.arange(self.taps)
+
+    def process(self, pcm: Pcm) -> Pcm:
+        if pcm.size == 0:
+            return np.zeros(0, np.int16)
+        x = np.concatenate((self._hist, pcm.astype(np.float32)))
+        first = self._n_in - self._hist.size  # input index of x[0]
+        self._n_in += pcm.size
+        last_m = (self._n_in * self.up - 1) // self.down  # newest output with its input here
+        m = np.arange(self._n_out, last_m + 1, dtype=np.int64)
+        self._n_out = last_m + 1
+        self._hist = x[-(self.taps - 1):] if self.taps > 1 else x[:0]
+        if m.size == 0:
+            return np.zeros(0, np.int16)
+        u = m * self.down
+        base = u // self.up - first
+        phase = u % self.up
+        windows = x[base[:, None] - self._offsets[None, :]]
+        y = np.einsum("ij,ij->i", windows, self._bank[phase])
+        out: Pcm = np.clip(np.rint(y), -32768, 32767).astype(np.int16)
+        return out
 
 
 # --- decoders --------------------------------------------------------------------------------

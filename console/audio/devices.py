@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AudioDevices", "list_devices"]
+__all__ = ["AudioDeviceError", "AudioDevices", "list_devices", "open_stream_args"]
 
 
 @dataclass(frozen=True)
@@ -43,3 +43,40 @@ def list_devices() -> AudioDevices:
 
     error = None if inputs or outputs else "PortAudio found no sound devices"
     return AudioDevices(inputs, outputs, name(default_in), name(default_out), error)
+
+
+class AudioDeviceError(RuntimeError):
+    """A sound device cannot be used; the message is meant for the supervisor."""
+
+
+def open_stream_args(device: str | int | None, *, output: bool) -> tuple[Any, dict[str, Any]]:
+    """sounddevice, and the device, rate and channel count to open it with.
+
+    An empty or None device means the system default. Raises AudioDeviceError saying what
+    is wrong (no PortAudio, no such device, a device without that direction)."""
+    try:
+        sd = _sounddevice()
+    except RuntimeError as exc:
+        raise AudioDeviceError(str(exc)) from None
+    kind = "output" if output else "input"
+    wanted = None if device in (None, "") else device
+    try:
+        info = sd.query_devices(wanted, kind=kind)
+    except (ValueError, sd.PortAudioError) as exc:
+        what = f"{kind} device {wanted!r}" if wanted is not None else f"default {kind} device"
+        raise AudioDeviceError(
+            f"no {what} ({exc}); choose one in Settings > Audio") from None
+    channels = int(info[f"max_{kind}_channels"])
+    if channels < 1:
+        raise AudioDeviceError(f"{info['name']!r} cannot {'play' if output else 'record'} "
+                               "sound; choose another device in Settings > Audio")
+    index = info.get("index", wanted)
+    # 48 kHz where the device takes it: what sound servers and USB headsets run at natively.
+    rate = int(info.get("default_samplerate") or 48000)
+    check = sd.check_output_settings if output else sd.check_input_settings
+    try:
+        check(device=index, samplerate=48000, channels=1)
+        rate = 48000
+    except Exception:
+        pass
+    return sd, {"device": index, "samplerate": rate, "channels": channels}

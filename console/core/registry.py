@@ -39,6 +39,7 @@ from console.core.events import (
     TrackName,
     TrackOpened,
 )
+from console.core.reach import Injection, InjectionDefaults, injection_for
 from console.core.roles import LegInfo, RoleRules
 
 __all__ = ["CallRegistry", "CallState", "Recorder", "StreamState", "TrackState", "call_key"]
@@ -115,6 +116,7 @@ class StreamState:
     bad_frames: int = 0
     closed: bool = False
     sender: Callable[[str], None] | None = None
+    injection: Injection | None = None  # who hears audio sent back on this stream
 
 
 
@@ -179,6 +181,9 @@ class CallRegistry:
         self.rules = rules or RoleRules()
         self.recorder = recorder
         self.tap: AudioTap | None = None
+        # The supervisor's listening output: follows the decoded audio of the call it plays.
+        self.monitor: AudioTap | None = None
+        self.injection_defaults = InjectionDefaults()
         self.clock = clock
         self.ring_seconds = ring_seconds
         self.jitter_depth = jitter_depth
@@ -233,6 +238,8 @@ class CallRegistry:
         except CodecError as exc:
             codec_error = str(exc)
         leg = self.rules.leg_for(start.custom_parameters, start.from_number, start.to_number)
+        injection = injection_for(start.provider, leg, start.tracks, start.custom_parameters,
+                                  self.injection_defaults)
         stream = StreamState(
             uid=uid,
             stream_id=start.stream_id,
@@ -247,6 +254,7 @@ class CallRegistry:
             custom_parameters=dict(start.custom_parameters),
             call_control_id=start.call_control_id,
             sender=sender,
+            injection=injection,
         )
         call.streams[uid] = stream
         self.bus.publish(StreamOpened(
@@ -264,9 +272,10 @@ class CallRegistry:
         for track in stream.tracks.values():
             track.jitter.flush_into(track.out)
         self.flush()
-        if self.tap is not None:
-            for track in stream.tracks.values():
-                self.tap.track_ended(track)
+        for tap in (self.tap, self.monitor):
+            if tap is not None:
+                for track in stream.tracks.values():
+                    tap.track_ended(track)
         stream.closed = True
         now = self.clock()
         dropped = sum(t.jitter.missing for t in stream.tracks.values())
@@ -345,6 +354,7 @@ class CallRegistry:
             return
         ring = track.ring
         tap = self.tap
+        monitor = self.monitor
         chunks: list[int | None] = []
         stamps: list[int | None] = []
         payloads: list[bytes] = []
@@ -368,6 +378,8 @@ class CallRegistry:
                 parts.append(pcm)
                 if tap is not None:
                     tap.feed(track, pcm)
+                if monitor is not None:
+                    monitor.feed(track, pcm)
                 sizes.extend(run_sizes)
                 if not track.frame_samples:
                     track.frame_samples = run_sizes[0] or pcm.size
@@ -383,8 +395,13 @@ class CallRegistry:
                 gap = missing * (track.frame_samples or track.rate // 50)
                 ring.write_silence(gap)
                 track.position += gap
-                if tap is not None:  # keeps transcript times on the audio's timeline
-                    tap.feed(track, np.zeros(gap, np.int16))
+                if tap is not None or monitor is not None:
+                    # keeps transcript times (and what is heard) on the audio's timeline
+                    silence = np.zeros(gap, np.int16)
+                    if tap is not None:
+                        tap.feed(track, silence)
+                    if monitor is not None:
+                        monitor.feed(track, silence)
             chunks.append(key)
             stamps.append(timestamp)
             payloads.append(payload)
@@ -419,6 +436,8 @@ class CallRegistry:
         track.frames += len(items)
         if self.tap is not None:
             self.tap.feed(track, pcm)
+        if self.monitor is not None:
+            self.monitor.feed(track, pcm)
         if not track.frame_samples:
             track.frame_samples = sizes[0] or n
         if self.recorder is not None:

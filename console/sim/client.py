@@ -49,6 +49,9 @@ class SimOptions:
     seed: int = 1
     dialogue: str = ""
     l16_byte_order: str = "big"
+    # Extra custom parameters on every stream, e.g. {"target_legs": "both"}; a key of the
+    # form "customer:name" or "agent:name" goes on that leg's stream only.
+    params: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -58,6 +61,7 @@ class StreamResult:
     sent: dict[str, int] = field(default_factory=lambda: {"inbound": 0, "outbound": 0})
     received: list[dict[str, Any]] = field(default_factory=list)
     received_media: bytearray = field(default_factory=bytearray)
+    media_times: list[float] = field(default_factory=list)  # time.monotonic() of each media
     marks_echoed: list[str] = field(default_factory=list)
     error: str | None = None
 
@@ -166,8 +170,13 @@ class _Leg:
         p, seq = self.plan, self._next_seq()
         rate = _RATES.get(p.codec, 8000)
         tracks = list(self.tracks)
+        extra = {}
+        for key, value in self.opts.params.items():
+            leg, _, name = key.rpartition(":")
+            if not leg or leg == self.leg:
+                extra[name] = value
         if p.provider == "twilio":
-            params = {"leg": self.leg, "from": p.from_number, "to": p.to_number}
+            params = {"leg": self.leg, "from": p.from_number, "to": p.to_number, **extra}
             return [
                 json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}),
                 json.dumps({"event": "start", "sequenceNumber": str(seq), "start": {
@@ -184,7 +193,7 @@ class _Leg:
                             "call_control_id": f"v3:{self.stream_id}-{self.leg}",
                             "call_session_id": p.call_key,
                             "from": p.from_number, "to": p.to_number,
-                            "custom_parameters": {"leg": self.leg},
+                            "custom_parameters": {"leg": self.leg, **extra},
                             "media_format": {"encoding": p.codec, "sample_rate": rate,
                                              "channels": 1}}}),
         ]
@@ -243,6 +252,7 @@ class _Leg:
                 if event == "media":
                     payload = base64.b64decode(msg.get("media", {}).get("payload", ""))
                     self.result.received_media += payload
+                    self.result.media_times.append(time.monotonic())
                     # Played in order at real time, like the provider's playback queue.
                     self._play_until = max(now, self._play_until) + len(payload) / 8000
                 elif event == "mark":

@@ -1,0 +1,126 @@
+"""The supervisor's microphone: the PortAudio callback copies each block into a ring and
+wakes the engine's loop through a non-blocking pipe (no lock, no wait, no allocation of
+buffers); the engine thread takes whole frames from there (`MicInput.take`)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from console.audio.devices import AudioDeviceError, open_stream_args
+from console.audio.ring import RingBuffer
+
+__all__ = ["MicInput"]
+
+Pcm = npt.NDArray[np.int16]
+_WAKE = b"\x01"
+
+
+class MicInput:
+    def __init__(self, device: str | int | None = None, *, block_ms: float = 10.0) -> None:
+        self.device = device
+        self.block_ms = block_ms
+        self.rate = 0
+        self.ring: RingBuffer | None = None
+        self.read_pos = 0
+        self.callbacks = 0
+        self.error: str | None = None
+        self.last_callback = 0.0  # time.monotonic() of the newest block
+        self.probe: Callable[[Any, Any], None] | None = None  # benchmarks only
+        self._stream: Any = None
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+
+    @property
+    def wake_fd(self) -> int:
+        """Readable whenever new audio has come in (for loop.add_reader)."""
+        return self._wake_r
+
+    def open(self) -> None:
+        sd, kwargs = open_stream_args(self.device, output=False)
+        self.rate = int(kwargs.pop("samplerate"))
+        kwargs.pop("channels")
+        self.ring = RingBuffer(4.0, self.rate)
+        self.read_pos = 0
+        block = max(1, int(self.rate * self.block_ms / 1000))
+        try:
+            stream = sd.InputStream(samplerate=self.rate, channels=1, dtype="int16",
+                                    blocksize=block, latency="low", callback=self._callback,
+                                    finished_callback=self._finished, **kwargs)
+            stream.start()
+        except Exception as exc:
+            name = f"input device {self.device!r}" if self.device not in (None, "") else \
+                "the default input device"
+            raise AudioDeviceError(f"cannot record from {name}: {exc}") from None
+        self._stream = stream
+        self.error = None
+
+    def close(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.abort(ignore_errors=True)
+                stream.close(ignore_errors=True)
+            except Exception:
+                pass
+
+    def dispose(self) -> None:
+        self.close()
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    @property
+    def running(self) -> bool:
+        return self._stream is not None and self.error is None
+
+    def _finished(self) -> None:
+        if self._stream is not None and self.error is None:
+            self.error = "the microphone stopped"
+
+    def _callback(self, indata: Any, frames: int, time_info: Any, status: Any) -> None:
+        ring = self.ring
+        if ring is None:
+            return
+        ring.write(indata[:, 0])
+        self.callbacks += 1
+        self.last_callback = time.monotonic()
+        if self.probe is not None:
+            self.probe(indata, time_info)
+        # A full pipe means the engine has wake-ups pending anyway.
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self._wake_w, _WAKE)
+
+    # --- engine thread --------------------------------------------------------------------
+
+    def drain_wakeups(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            while os.read(self._wake_r, 4096):
+                pass
+
+    def take(self, n: int) -> Pcm | None:
+        """The next `n` samples, or None until that many have come in. Falls forward when
+        the reader was so late that the ring wrapped (nothing stale is ever sent)."""
+        ring = self.ring
+        if ring is None:
+            return None
+        written = ring.written
+        if written - self.read_pos > ring.capacity // 2:
+            self.read_pos = written - n
+        if written - self.read_pos < n:
+            return None
+        out = np.empty(n, np.int16)
+        ring.read_into(out, self.read_pos)
+        self.read_pos += n
+        return out
+
+    def skip_to_now(self) -> None:
+        if self.ring is not None:
+            self.read_pos = self.ring.written

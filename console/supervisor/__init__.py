@@ -1,0 +1,1 @@
+"""The supervisor\x27s own audio on a call: listening, whisper and barge."""

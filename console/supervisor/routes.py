@@ -1,0 +1,65 @@
+"""Which of a call's streams carry the supervisor's voice: to the agent alone (whisper) or to
+both parties (barge); or, when no stream can, why not in words for the screen."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from console.core.events import Role
+from console.core.reach import Injection
+
+__all__ = ["Route", "StreamReach", "route"]
+
+WHISPER, BARGE = "whisper", "barge"
+
+
+@dataclass(frozen=True)
+class StreamReach:
+    uid: str
+    injection: Injection | None
+    can_send: bool = True  # an open socket to send on
+
+
+@dataclass(frozen=True)
+class Route:
+    streams: tuple[str, ...]  # stream uids to send on; empty when refused
+    reason: str  # why these, or why none
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.streams)
+
+
+def _hears(inj: Injection) -> str:
+    names = sorted(r.value for r in inj.hears)
+    return " and ".join(names) if names else "nobody"
+
+
+def route(mode: str, streams: Sequence[StreamReach]) -> Route:
+    usable = [s for s in streams if s.can_send and s.injection is not None]
+    if not usable:
+        return Route((), f"Cannot {mode}: the call has no open stream to send audio on.")
+    agent_only = [s for s in usable if s.injection and s.injection.hears == {Role.AGENT}]
+    customer_only = [s for s in usable if s.injection and s.injection.hears == {Role.CUSTOMER}]
+    both = [s for s in usable if s.injection and s.injection.hears == set(Role)]
+    if mode == WHISPER:
+        if agent_only:
+            s = agent_only[0]
+            assert s.injection is not None
+            return Route((s.uid,), f"to the agent alone: {s.injection.why}")
+        detail = "; ".join(f"stream {s.uid} reaches {_hears(s.injection)} ({s.injection.why})"
+                           for s in usable if s.injection is not None)
+        return Route((), "Cannot whisper: no stream of this call reaches the agent alone, "
+                         f"so the customer could hear. {detail}.")
+    if both:
+        s = both[0]
+        assert s.injection is not None
+        return Route((s.uid,), f"to both parties: {s.injection.why}")
+    if agent_only and customer_only:
+        return Route((agent_only[0].uid, customer_only[0].uid),
+                     "to both parties: one stream reaches the agent, another the customer")
+    detail = "; ".join(f"stream {s.uid} reaches {_hears(s.injection)} ({s.injection.why})"
+                       for s in usable if s.injection is not None)
+    return Route((), f"Cannot barge: no stream (or pair of streams) of this call reaches both "
+                     f"parties. {detail}.")

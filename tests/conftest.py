@@ -11,6 +11,21 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The virtual sound card must exist before anything loads PortAudio (see tests/sound.py).
+    import sound
+
+    sound.start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import sound
+
+    sound.stop()
+
 
 @pytest.fixture(autouse=True)
 def _isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:

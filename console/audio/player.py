@@ -113,13 +113,7 @@ class ListenOutput:
 
     def open(self) -> None:
         sd, kwargs = open_stream_args(self.device, output=True)
-        self.rate = int(kwargs.pop("samplerate"))
-        self.channels = min(2, int(kwargs.pop("channels")))
-        block = max(1, int(self.rate * self.block_ms / 1000))
-        target = self._ms(self.min_ms)
-        self._lanes = {r: _Lane(self.rate, block, target) for r in _ROLES}
-        self._fade_in = np.linspace(0.0, 1.0, block, dtype=np.float32)
-        self._fade_out = self._fade_in[::-1].copy()
+        block = self.configure(int(kwargs.pop("samplerate")), int(kwargs.pop("channels")))
         try:
             stream = sd.OutputStream(samplerate=self.rate, channels=self.channels,
                                      dtype="float32", blocksize=block, latency="low",
@@ -130,6 +124,17 @@ class ListenOutput:
             raise AudioDeviceError(f"cannot play on {self._name()}: {exc}") from None
         self._stream = stream
         self.error = None
+
+    def configure(self, rate: int, channels: int) -> int:
+        """Buffers for a device at `rate` with `channels`; the block size in frames."""
+        self.rate = rate
+        self.channels = max(1, min(2, channels))
+        block = max(1, int(self.rate * self.block_ms / 1000))
+        target = self._ms(self.min_ms)
+        self._lanes = {r: _Lane(self.rate, block, target) for r in _ROLES}
+        self._fade_in = np.linspace(0.0, 1.0, block, dtype=np.float32)
+        self._fade_out = self._fade_in[::-1].copy()
+        return block
 
     def close(self) -> None:
         stream, self._stream = self._stream, None

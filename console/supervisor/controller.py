@@ -106,12 +106,10 @@ class SupervisorAudio:
     def close(self) -> None:
         """Stops everything and releases the devices (waits for the engine loop)."""
         loop = self.loop
-        if loop is None or self._closed or not loop.is_running() or _on_loop(loop):
-            if not self._closed and loop is not None and _on_loop(loop):
-                self._stop_all("console closing")
-            self._closed = True
-            self.output.close()
-            self.mic.dispose()
+        if self._closed:
+            return
+        if loop is None or not loop.is_running() or _on_loop(loop):
+            self._shutdown()
             return
         done = asyncio.run_coroutine_threadsafe(self._close(), loop)
         try:
@@ -122,11 +120,15 @@ class SupervisorAudio:
     # --- engine loop ----------------------------------------------------------------------
 
     async def _close(self) -> None:
+        self._shutdown()
+
+    def _shutdown(self) -> None:
         self._stop_all("console closing")
         self._closed = True
         self._unsubscribe()
         if self._watch is not None:
             self._watch.cancel()
+        self.output.close()
         self.mic.dispose()
 
     def _handle(self, call_id: str | None, action: str) -> None:

@@ -1,0 +1,317 @@
+"""Listen, whisper and barge end to end: a real engine, the simulator playing the provider's
+part over real WebSockets, and the virtual sound card (speakers recorded from their monitor,
+a tone played into the microphone sink)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import sound
+from support import running_engine
+
+from console.audio.codecs import resample, ulaw_decode, ulaw_encode
+from console.store.db import db_path
+from console.sim.client import CallResult, SimOptions, play_call, plan_calls
+from console.sim.dialogues import load_dialogues
+from console.supervisor.controller import SupervisorAudio
+
+pytestmark = pytest.mark.timeout(90)
+
+TONE_HZ = 1000
+
+
+def tone(seconds: float, hz: int = TONE_HZ, level: int = 9000) -> np.ndarray:
+    t = np.arange(int(sound.RATE * seconds)) / sound.RATE
+    return (level * np.sin(2 * np.pi * hz * t)).astype(np.int16)
+
+
+def dominant_hz(payload: bytes, rate: int = 8000) -> float:
+    x = ulaw_decode(payload).astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size)))
+    return float(np.argmax(spectrum) * rate / x.size)
+
+
+async def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        if loop.time() > end:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+class Session:
+    """An engine with a call playing in real time and the supervisor's audio on it."""
+
+    def __init__(self, engine: Any, sup: SupervisorAudio, call: asyncio.Task[CallResult],
+                 plan: Any) -> None:
+        self.engine, self.sup, self.call, self.plan = engine, sup, call, plan
+
+    @property
+    def call_id(self) -> str:
+        return next(iter(self.engine.registry.calls))
+
+    async def act(self, action: str) -> None:
+        self.sup.request(self.call_id, action)
+        await asyncio.sleep(0.05)
+
+
+async def start_call(engine: Any, provider: str, legs: str, seconds: float = 6.0,
+                     params: dict[str, str] | None = None) -> tuple[asyncio.Task[CallResult],
+                                                                      Any]:
+    opts = SimOptions(url=engine.url, token="test-token", provider=provider, legs=legs,
+                      duration=seconds, dtmf=False, params=params or {})
+    plan = plan_calls(load_dialogues(), opts)[0]
+    task = asyncio.ensure_future(play_call(plan, opts))
+    await wait_for(lambda: any(c.state == "active" and c.tracks()
+                               for c in engine.registry.calls.values()))
+    return task, plan
+
+
+def audit_rows(settings: Any) -> list[tuple[str, str]]:
+    db = sqlite3.connect(db_path(settings.data_path()))
+    try:
+        return db.execute("SELECT action, detail FROM audit ORDER BY id").fetchall()
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def card() -> sound.VirtualSoundCard:
+    return sound.card()
+
+
+async def test_listen_plays_the_call_on_the_speakers(settings, card) -> None:
+    async with running_engine(settings) as engine:
+        sup = SupervisorAudio(engine)
+        task, plan = await start_call(engine, "telnyx", "single", seconds=5.0)
+        call_id = next(iter(engine.registry.calls))
+        rec = card.record_speakers()
+        sup.request(call_id, "listen")
+        await wait_for(lambda: sup.state.listening == call_id)
+        assert sup.state.mode_of(call_id) == "listening"
+        await task
+        heard = rec.stop()
+        stats = sup.output.stats()
+        sup.close()
+    # Both speakers, mixed, in both channels: what the simulator sent, through mu-law.
+    d = plan.dialogue
+    sent = sum(ulaw_decode(ulaw_encode(resample(x, d.rate, 8000))).astype(np.float64)
+               for x in (d.customer, d.agent))
+    got = resample(heard[:, 0].copy(), sound.RATE, 8000).astype(np.float64)
+    assert np.abs(got).max() > 1000, "nothing reached the speaker sink"
+    assert np.array_equal(heard[:, 0], heard[:, 1])  # mixed: the same in both ears
+    assert correlation(got, sent[: int(5.0 * 8000)]) > 0.8
+    assert stats.callbacks > 100
+
+
+def correlation(got: np.ndarray, sent: np.ndarray) -> float:
+    """Best normalised correlation of `got` against `sent` at any lag (FFT)."""
+    n = 1 << int(np.ceil(np.log2(got.size + sent.size)))
+    xc = np.fft.irfft(np.fft.rfft(got, n) * np.conj(np.fft.rfft(sent, n)), n)
+    lag = int(np.argmax(xc))
+    if lag > n // 2:
+        lag -= n
+    a, b = (got[lag:], sent) if lag >= 0 else (got, sent[-lag:])
+    m = min(a.size, b.size)
+    a, b = a[:m], b[:m]
+    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-9))
+
+
+async def test_split_listening_puts_customer_left_and_agent_right(settings, card) -> None:
+    async with running_engine(settings) as engine:
+        sup = SupervisorAudio(engine, channel_mode="split")
+        task, plan = await start_call(engine, "telnyx", "single", seconds=5.0)
+        call_id = next(iter(engine.registry.calls))
+        rec = card.record_speakers()
+        sup.request(call_id, "listen")
+        await task
+        heard = rec.stop()
+        sup.close()
+    d = plan.dialogue
+    cust = ulaw_decode(ulaw_encode(resample(d.customer, d.rate, 8000)))[:40000].astype(float)
+    agent = ulaw_decode(ulaw_encode(resample(d.agent, d.rate, 8000)))[:40000].astype(float)
+    left = resample(heard[:, 0].copy(), sound.RATE, 8000).astype(float)
+    right = resample(heard[:, 1].copy(), sound.RATE, 8000).astype(float)
+    assert correlation(left, cust) > 0.8
+    assert correlation(right, agent) > 0.8
+    assert correlation(left, agent) < 0.3
+
+
+@pytest.mark.parametrize(("provider", "agent_stream_leg"), [("telnyx", "customer"),
+                                                            ("twilio", "agent")])
+async def test_whisper_reaches_the_agent_stream_only(settings, card, provider,
+                                                     agent_stream_leg) -> None:
+    """Telnyx plays returned audio to the opposite leg (the customer-leg stream reaches the
+    agent); Twilio to the stream's own leg (the agent-leg stream)."""
+    async with running_engine(settings) as engine:
+        sup = SupervisorAudio(engine)
+        task, _ = await start_call(engine, provider, "split")
+        s = Session(engine, sup, task, None)
+        await s.act("whisper")
+        await wait_for(lambda: sup.state.talking == s.call_id)
+        assert sup.state.mode_of(s.call_id) == "whispering"
+        assert sup.state.listening == s.call_id  # whispering, the supervisor hears the call
+        player = card.play_into_mic(tone(1.0))
+        await wait_for(lambda: sup.frames_sent >= 30)
+        await asyncio.to_thread(player.wait, 10)
+        await s.act("whisper_off")
+        await wait_for(lambda: sup.state.talking is None)
+        result = await task
+        sup.close()
+    by_leg = {r.leg: r for r in result.streams}
+    whispered = by_leg[agent_stream_leg]
+    other = by_leg["agent" if agent_stream_leg == "customer" else "customer"]
+    media = [m for m in whispered.received if m.get("event") == "media"]
+    assert len(media) >= 30
+    assert all(len(m["media"]["payload"]) == 216 for m in media)  # 160 mu-law bytes, base64
+    if provider == "twilio":
+        assert all(m["streamSid"] == whispered.stream_id for m in media)
+    else:
+        assert all("stream_id" not in m for m in media)
+    assert abs(dominant_hz(bytes(whispered.received_media)) - TONE_HZ) < 20
+    assert [m.get("event") for m in whispered.received][-1] == "clear"
+    assert other.received == []  # the customer's leg never got a byte
+    actions = [a for a, _ in audit_rows(settings)]
+    assert actions.index("whisper_start") < actions.index("whisper_stop")
+    assert "listen_start" in actions
+
+
+async def test_barge_reaches_both_legs(settings, card) -> None:
+    async with running_engine(settings) as engine:
+        sup = SupervisorAudio(engine)
+        task, _ = await start_call(engine, "telnyx", "split")
+        s = Session(engine, sup, task, None)
+        await s.act("barge")
+        await wait_for(lambda: sup.state.talk_mode == "barge")
+        assert sup.state.mode_of(s.call_id) == "barging"
+        assert len(sup.targets()) == 2
+        player = card.play_into_mic(tone(0.8))
+        await asyncio.to_thread(player.wait, 10)
+        await wait_for(lambda: sup.frames_sent >= 40)
+        await s.act("barge_toggle")
+        await wait_for(lambda: sup.state.talking is None)
+        result = await task
+        sup.close()
+    for leg in result.streams:
+        assert len(leg.received_media) >= 20 * 160, leg.leg
+        assert abs(dominant_hz(bytes(leg.received_media)) - TONE_HZ) < 20
+        assert leg.received[-1]["event"] == "clear"
+
+
+async def test_barge_on_one_stream_that_reaches_both(settings, card) -> None:
+    async with running_engine(settings) as engine:
+        sup = SupervisorAudio(engine)
+        task, _ = await start_call(engine, "telnyx", "single", params={"target_legs": "both"})
+        s = Session(engine, sup, task, None)
+        await s.act("whisper")  # would reach the customer too: refused
+        await wait_for(lambda: bool(sup.state.message))
+        assert sup.state.talking is None
+        assert "Cannot whisper" in sup.state.message
+        assert "target_legs=both" in sup.state.message
+        await s.act("barge")
+        await wait_for(lambda: sup.state.talk_mode == "barge")
+        player = card.play_into_mic(tone(0.5))
+        await asyncio.to_thread(player.wait, 10)
+        await wait_for(lambda: sup.frames_sent >= 20)
+        await s.act("stop")
+        await wait_for(lambda: sup.state.talking is None and sup.state.listening is None)
+        result = await task
+        sup.close()
+    (leg,) = result.streams
+    assert abs(dominant_hz(bytes(leg.received_media)) - TONE_HZ) < 20
+    actions = [a for a, _ in audit_rows(settings)]
+    assert "whisper_refused" in actions
+    assert actions.index("barge_start") < actions.index("barge_stop")
+    assert actions.index("barge_start") < actions.index("listen_stop")
+
+
+async def test_whisper_is_refused_on_a_twilio_customer_leg(settings, card) -> None:
+    async with running_engine(settings) as engine:
+        sup = SupervisorAudio(engine)
+        task, _ = await start_call(engine, "twilio", "split", seconds=2.0,
+                                   params={"agent:bidirectional": "false"})
+        s = Session(engine, sup, task, None)
+        await s.act("whisper")
+        await wait_for(lambda: bool(sup.state.message))
+        assert sup.state.talking is None
+        message = sup.state.message
+        assert message.startswith("Cannot whisper: no stream of this call reaches the agent")
+        assert "reaches customer" in message
+        assert "one-way" in message
+        result = await task
+        sup.close()
+    assert all(r.received == [] for r in result.streams)
+    rows = audit_rows(settings)
+    assert any(a == "whisper_refused" and "customer" in d for a, d in rows)
+
+
+async def test_push_to_talk_keeps_sending_through_the_release_hang(settings, card) -> None:
+    async with running_engine(settings) as engine:
+        sup = SupervisorAudio(engine)
+        task, _ = await start_call(engine, "telnyx", "split")
+        s = Session(engine, sup, task, None)
+        s.sup.request(s.call_id, "ptt_down")
+        await wait_for(lambda: sup.state.talking == s.call_id)
+        assert sup.state.push_to_talk
+        player = card.play_into_mic(tone(1.0))
+        await wait_for(lambda: sup.frames_sent >= 5)
+        s.sup.request(s.call_id, "ptt_up")
+        await asyncio.sleep(0.1)
+        assert sup.state.talking == s.call_id  # inside the hang
+        s.sup.request(s.call_id, "ptt_down")  # pressed again: carries on, no clear
+        await asyncio.sleep(0.3)
+        assert sup.state.talking == s.call_id
+        s.sup.request(s.call_id, "ptt_up")
+        await wait_for(lambda: sup.state.talking is None, 2.0)
+        sent = sup.frames_sent
+        await asyncio.to_thread(player.wait, 10)
+        await asyncio.sleep(0.2)
+        assert sup.frames_sent == sent  # nothing after the release
+        result = await task
+        sup.close()
+    leg = next(r for r in result.streams if r.leg == "customer")
+    events = [m.get("event") for m in leg.received]
+    assert events.count("clear") == 1 and events[-1] == "clear"
+
+
+async def test_a_missing_output_device_is_a_clear_message(settings, card) -> None:
+    async with running_engine(settings) as engine:
+        sup = SupervisorAudio(engine, output_device="No Such Headset",
+                              input_device="No Such Microphone")
+        task, _ = await start_call(engine, "telnyx", "split", seconds=1.5)
+        s = Session(engine, sup, task, None)
+        await s.act("listen")
+        await wait_for(lambda: bool(sup.state.message))
+        assert sup.state.listening is None
+        assert "Cannot listen" in sup.state.message
+        assert "No Such Headset" in sup.state.message
+        await s.act("whisper")
+        await wait_for(lambda: "Cannot whisper" in sup.state.message)
+        assert "No Such Microphone" in sup.state.message
+        assert sup.state.talking is None
+        result = await task  # the call itself went on untouched
+        sup.close()
+    assert all(r.error is None for r in result.streams)
+    assert sum(sum(r.sent.values()) for r in result.streams) > 100
+
+
+async def test_listening_stops_when_the_call_ends(settings, card) -> None:
+    async with running_engine(settings) as engine:
+        sup = SupervisorAudio(engine)
+        task, _ = await start_call(engine, "telnyx", "single", seconds=1.0)
+        s = Session(engine, sup, task, None)
+        call_id = s.call_id
+        await s.act("whisper")
+        await wait_for(lambda: sup.state.talking == call_id)
+        await task
+        await wait_for(lambda: sup.state.listening is None and sup.state.talking is None)
+        sup.close()
+    rows = audit_rows(settings)
+    assert ("whisper_stop", "the call ended") in rows
+    assert ("listen_stop", "the call ended") in rows

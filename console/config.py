@@ -60,6 +60,14 @@ class Settings:
     agent_endpoints: list[str] = field(default_factory=list)
     output_device: str = ""
     input_device: str = ""
+    listen_channels: str = "mix"  # mix: both speakers in both ears; split: customer left
+    listen_volume: float = 1.0
+    mic_gate_db: float = -50.0  # quieter microphone frames are not sent while whispering
+    # Where Telnyx plays audio sent back when a stream's parameters do not say (Telnyx's
+    # own default is "opposite"), and the bidirectional codec it was asked for.
+    telnyx_target_legs: str = "opposite"
+    telnyx_bidirectional_codec: str = "PCMU"
+    telnyx_bidirectional_rate: int = 8000
     stt_engine: str = "faster-whisper:tiny.en"
     stt_model_path: str = ""  # a faster-whisper model folder; empty: find one installed
     transcribe: bool = True
@@ -104,6 +112,21 @@ class Settings:
             raise ConfigError("alert silence and overtalk times must be positive")
         if self.retention_days < 0:
             raise ConfigError("retention_days cannot be negative")
+        if self.listen_channels not in ("mix", "split"):
+            raise ConfigError("listen_channels must be mix or split")
+        if not 0.0 <= self.listen_volume <= 2.0:
+            raise ConfigError("listen_volume must be between 0 and 2")
+        if not -100.0 <= self.mic_gate_db <= 0.0:
+            raise ConfigError("mic_gate_db must be between -100 and 0 dBFS")
+        if self.telnyx_target_legs not in ("self", "opposite", "both"):
+            raise ConfigError("telnyx_target_legs must be self, opposite or both")
+        self.telnyx_bidirectional_codec = self.telnyx_bidirectional_codec.upper()
+        if self.telnyx_bidirectional_codec not in ("PCMU", "PCMA", "L16", "G722", "OPUS"):
+            raise ConfigError("telnyx_bidirectional_codec must be PCMU, PCMA, L16, G722 or "
+                              "OPUS")
+        if self.telnyx_bidirectional_rate not in (8000, 16000, 22050, 24000, 48000):
+            raise ConfigError("telnyx_bidirectional_rate must be 8000, 16000, 22050, 24000 "
+                              "or 48000")
         if not 0 <= self.jitter_frames <= 50:
             raise ConfigError("jitter_frames must be 0-50")
         return self

@@ -25,6 +25,7 @@ from websockets.http11 import Request, Response
 from console.config import Settings
 from console.core.bus import EventBus
 from console.core.events import CallEnded, Command
+from console.core.reach import InjectionDefaults
 from console.core.registry import CallRegistry, StreamState
 from console.core.roles import RoleRules
 from console.server.auth import AuthPolicy, check_handshake
@@ -76,6 +77,9 @@ class Engine:
             jitter_depth=settings.jitter_frames,
             l16_byte_order=settings.l16_byte_order,
         )
+        self.registry.injection_defaults = InjectionDefaults(
+            settings.telnyx_target_legs, settings.telnyx_bidirectional_codec,
+            settings.telnyx_bidirectional_rate)
         self.auth = AuthPolicy(settings.token, settings.no_auth, settings.public_url,
                                settings.twilio_auth_token)
         self.sessions: set[StreamSession] = set()

@@ -14,9 +14,11 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from console import APP_ID, APP_NAME, __version__
+from console.audio.devices import list_devices
 from console.config import ConfigError, Settings, load, save
 from console.engine import Engine, EngineThread
 from console.sim.demo import DemoCalls
+from console.supervisor.controller import SupervisorAudio
 from console.ui.bridge import EngineBridge
 from console.ui.main_window import MainWindow
 from console.ui.settings_dialog import SettingsDialog
@@ -42,6 +44,9 @@ class Console:
         self.window = MainWindow(self.bridge, settings)
         self.window.engine_error = error
         self.window.set_endpoint()
+        self.audio: SupervisorAudio | None = None
+        self._start_audio(settings)
+        self.window.audioPrefsChanged.connect(self._audio_prefs)
         self.window.demoToggled.connect(self.set_demo)
         self.window.settingsRequested.connect(self.open_settings)
         self.window.themeToggled.connect(self.toggle_theme)
@@ -56,6 +61,35 @@ class Console:
             return (f"not listening: cannot use {settings.host}:{settings.port} "
                     f"({exc.strerror or exc}); choose another port in Settings")
         return ""
+
+    def _start_audio(self, settings: Settings) -> None:
+        """Listen, whisper and barge, when this machine has sound at all; otherwise the
+        controls say why. Devices open only when first used."""
+        self._stop_audio()
+        devices = list_devices()
+        if self.engine_thread is None or self.engine.loop is None:
+            self.window.set_audio(None, "Listen, whisper and barge need the stream server, "
+                                        "which is not running.")
+            return
+        if devices.error is not None:
+            self.window.set_audio(None, f"No sound: {devices.error}.")
+            return
+        self.audio = SupervisorAudio(
+            self.engine, output_device=settings.output_device,
+            input_device=settings.input_device, channel_mode=settings.listen_channels,
+            volume=settings.listen_volume, gate_db=settings.mic_gate_db)
+        self.window.set_audio(self.audio)
+
+    def _stop_audio(self) -> None:
+        audio, self.audio = self.audio, None
+        if audio is not None:
+            self.window.set_audio(None)
+            audio.close()
+
+    def _audio_prefs(self, volume: float, channels: str) -> None:
+        self.settings.listen_volume = round(volume, 2)
+        self.settings.listen_channels = channels
+        self._persist(self.settings, fields=("listen_volume", "listen_channels"))
 
     def set_demo(self, on: bool) -> None:
         loop = self.engine.loop
@@ -81,14 +115,22 @@ class Console:
                          "data_dir", "record", "agent_endpoints", "transcribe", "stt_engine",
                          "stt_model_path", "redaction", "alerts_file", "alert_silence_s",
                          "alert_overtalk_s", "alert_sentiment_below")
+        engine_fields += ("telnyx_target_legs", "telnyx_bidirectional_codec",
+                          "telnyx_bidirectional_rate")
+        audio_fields = ("output_device", "input_device", "listen_channels", "mic_gate_db")
         restart = any(getattr(new, f) != getattr(self.settings, f) for f in engine_fields)
+        new_audio = any(getattr(new, f) != getattr(self.settings, f) for f in audio_fields)
         self.settings = new
         if restart:
             self.restart_engine(new)
+        elif new_audio:
+            self._start_audio(new)
+            self.window.view.set_audio_prefs(new.listen_volume, new.listen_channels)
 
     def restart_engine(self, settings: Settings) -> None:
         demo_on = self.demo is not None
         self.set_demo(False)
+        self._stop_audio()
         self.bridge.close()
         if self.engine_thread is not None:
             self.engine_thread.stop()
@@ -99,6 +141,7 @@ class Console:
         self.window.wall.bridge = self.bridge
         self.window.view.bridge = self.bridge
         self.window.engine_error = error
+        self._start_audio(settings)
         if demo_on:
             self.set_demo(True)
 
@@ -126,6 +169,7 @@ class Console:
         # The engine goes first: calls still live are cut short by the console (interrupted),
         # not hung up by their callers; the demo's tasks end with the engine's loop.
         self.demo = None
+        self._stop_audio()
         self.bridge.close()
         if self.engine_thread is not None:
             self.engine_thread.stop()

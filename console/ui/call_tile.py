@@ -18,7 +18,7 @@ from console.ui.theme import palette
 from console.ui.waveform import TileWaveform
 from console.ui.widgets import SentimentGauge, SpeakingDot
 
-__all__ = ["CallTile", "format_duration"]
+__all__ = ["MODE_BADGES", "CallTile", "format_duration"]
 
 SPEAKING_LEVEL = 0.06  # peak (of full scale) over the last ~130 ms that counts as talking
 
@@ -28,6 +28,11 @@ def format_duration(seconds: float) -> str:
     if s >= 3600:
         return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
     return f"{s // 60}:{s % 60:02d}"
+
+
+# What the supervisor is doing on a call, as a badge: text and badge style.
+MODE_BADGES = {"listening": ("LISTENING", "info"), "whispering": ("WHISPERING", "warning"),
+               "barging": ("BARGING", "critical")}
 
 
 class CallTile(QFrame):
@@ -115,10 +120,14 @@ class CallTile(QFrame):
             self.style().unpolish(self)
             self.style().polish(self)
 
-    def set_mode(self, text: str) -> None:
-        self.mode.setText(text)
-        self.mode.setProperty("badge", "critical" if text else None)
-        self.mode.setVisible(bool(text))
+    def set_mode(self, mode: str) -> None:
+        """"listening", "whispering", "barging" or "" (what the supervisor is doing)."""
+        if self.mode.property("mode") == mode:
+            return
+        self.mode.setProperty("mode", mode)
+        self.mode.setText(MODE_BADGES.get(mode, ("", ""))[0])
+        self.mode.setProperty("badge", MODE_BADGES.get(mode, ("", None))[1])
+        self.mode.setVisible(bool(mode))
         self.mode.style().unpolish(self.mode)
         self.mode.style().polish(self.mode)
 

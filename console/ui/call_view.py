@@ -9,11 +9,14 @@ import time
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QComboBox,
     QFrame,
     QHBoxLayout,
     QLabel,
     QListWidget,
+    QProgressBar,
     QPushButton,
+    QSlider,
     QSplitter,
     QStackedWidget,
     QTextBrowser,
@@ -22,17 +25,23 @@ from PySide6.QtWidgets import (
 )
 
 from console.core.events import Role
+from console.supervisor.controller import AudioState
 from console.ui.bridge import EngineBridge
-from console.ui.call_tile import format_duration
+from console.ui.call_tile import MODE_BADGES, format_duration
 from console.ui.model import CallInfo
 from console.ui.theme import palette
 from console.ui.waveform import WaveformPlot
 from console.ui.widgets import sentiment_plot
 
-__all__ = ["AUDIO_MISSING", "CallView"]
+__all__ = ["AUDIO_MISSING", "MODE_HINTS", "CallView"]
 
-AUDIO_MISSING = ("Listen, whisper and barge need the console's audio engine, which is not "
-                 "part of this build yet.")
+AUDIO_MISSING = "Listen, whisper and barge need sound: no audio system was found."
+MODE_HINTS = {
+    "listen": "Listen on your speakers (L)",
+    "whisper": "Talk to the agent only: hold Space to talk, or click to stay on",
+    "barge": "Talk to both the agent and the customer (B)",
+    "stop": "Stop listening and talking (Esc)",
+}
 
 
 def _stamp(seconds: float) -> str:
@@ -42,6 +51,8 @@ def _stamp(seconds: float) -> str:
 
 class CallView(QWidget):
     modeRequested = Signal(str, str)  # call id, "listen" | "whisper" | "barge" | "stop"
+    volumeChanged = Signal(float)  # 0.0-2.0
+    channelsChanged = Signal(str)  # "mix" | "split"
 
     def __init__(self, bridge: EngineBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -68,11 +79,47 @@ class CallView(QWidget):
                                 ("barge", "Barge", "B"), ("stop", "Stop", "Esc")):
             button = QPushButton(f"{text}  ({key})")
             button.setEnabled(False)
+            button.setCheckable(mode != "stop")
             button.setToolTip(AUDIO_MISSING)
             button.clicked.connect(lambda _=False, m=mode: self._request(m))
             self.buttons[mode] = button
             controls.addWidget(button)
+        self.mode_badge = QLabel("")
+        self.mode_badge.setVisible(False)
+        controls.addWidget(self.mode_badge)
         controls.addStretch(1)
+
+        self.volume = QSlider(Qt.Orientation.Horizontal)
+        self.volume.setRange(0, 200)
+        self.volume.setValue(100)
+        self.volume.setFixedWidth(110)
+        self.volume.setToolTip("Listening volume")
+        self.channels = QComboBox()
+        self.channels.addItem("Mixed", "mix")
+        self.channels.addItem("Customer L / Agent R", "split")
+        self.channels.setToolTip("How the two speakers reach your ears")
+        self.mic_meter = QProgressBar()
+        self.mic_meter.setRange(-60, 0)
+        self.mic_meter.setValue(-60)
+        self.mic_meter.setTextVisible(False)
+        self.mic_meter.setFixedSize(110, 10)
+        self.mic_meter.setToolTip("Microphone level")
+        levels = QHBoxLayout()
+        for caption, widget in (("Volume", self.volume), ("Ears", self.channels),
+                                ("Mic", self.mic_meter)):
+            label = QLabel(caption)
+            label.setProperty("muted", True)
+            levels.addWidget(label)
+            levels.addWidget(widget)
+            levels.addSpacing(10)
+        levels.addStretch(1)
+        self.volume.valueChanged.connect(lambda v: self.volumeChanged.emit(v / 100.0))
+        self.channels.currentIndexChanged.connect(
+            lambda _i: self.channelsChanged.emit(str(self.channels.currentData())))
+        self.audio_note = QLabel("")
+        self.audio_note.setWordWrap(True)
+        self.audio_note.setProperty("muted", True)
+        self._audio_ok = False
 
         self.wave = WaveformPlot(seconds=10.0, columns=400, pen_width=2)
         self.wave.setMinimumHeight(120)
@@ -129,6 +176,8 @@ class CallView(QWidget):
         body = QVBoxLayout(self.body)
         body.setContentsMargins(0, 0, 0, 0)
         body.addLayout(controls)
+        body.addLayout(levels)
+        body.addWidget(self.audio_note)
         body.addWidget(self.wave)
         body.addLayout(legend)
         body.addWidget(lower, 1)
@@ -171,6 +220,8 @@ class CallView(QWidget):
             self.pages.setCurrentWidget(self.placeholder)
             return
         self.pages.setCurrentWidget(self.body)
+        for button in self.buttons.values():
+            button.setEnabled(self._audio_ok)
         self.refresh()
 
     def refresh(self) -> None:
@@ -251,9 +302,66 @@ class CallView(QWidget):
             self.duration.setText(format_duration(self.call.duration()))
 
     def set_audio_available(self, available: bool, reason: str = AUDIO_MISSING) -> None:
-        for button in self.buttons.values():
+        self._audio_ok = available
+        for mode, button in self.buttons.items():
             button.setEnabled(available and self.call is not None)
-            button.setToolTip("" if available else reason)
+            button.setToolTip(MODE_HINTS[mode] if available else reason)
+        for widget in (self.volume, self.channels, self.mic_meter):
+            widget.setEnabled(available)
+        if not available:
+            self._note(reason, warning=True)
+
+    def show_audio(self, state: AudioState | None, mic_db: float) -> None:
+        """What the supervisor is doing on this call, and the last refusal or device
+        problem (called on the window's timer; cheap when nothing changed)."""
+        call_id = self.call.id if self.call is not None else None
+        mode = state.mode_of(call_id) if state is not None and call_id else ""
+        if state is not None and call_id:
+            for name, on in (("listen", state.listening == call_id),
+                             ("whisper", mode == "whispering"), ("barge", mode == "barging")):
+                button = self.buttons[name]
+                if button.isChecked() != on:
+                    button.setChecked(on)
+        if self.mode_badge.property("mode") != mode:
+            self.mode_badge.setProperty("mode", mode)
+            text, badge = MODE_BADGES.get(mode, ("", None))
+            self.mode_badge.setText(text)
+            self.mode_badge.setProperty("badge", badge)
+            self.mode_badge.setVisible(bool(mode))
+            self.mode_badge.style().unpolish(self.mode_badge)
+            self.mode_badge.style().polish(self.mode_badge)
+        talking = state is not None and state.talking is not None and state.talking == call_id
+        self.mic_meter.setValue(int(max(-60.0, min(0.0, mic_db))) if talking else -60)
+        if not self._audio_ok or state is None:
+            return
+        if state.message and state.message_call in (call_id, None):
+            self._note(state.message, warning=True)
+        elif talking:
+            who = "the agent alone" if state.talk_mode == "whisper" else "both parties"
+            hold = " while Space is held" if state.push_to_talk else ""
+            self._note(f"Your microphone reaches {who}{hold}; "
+                       f"{state.route.split(': ', 1)[-1]}", warning=False)
+        elif mode == "listening":
+            self._note("Listening. Hold Space to whisper to the agent, B to barge, Esc to stop.",
+                       warning=False)
+        else:
+            self._note("L listens, hold Space whispers to the agent, B barges in, Esc stops.",
+                       warning=False)
+
+    def _note(self, text: str, *, warning: bool) -> None:
+        if self.audio_note.text() == text and self.audio_note.property("warn") == warning:
+            return
+        self.audio_note.setText(text)
+        self.audio_note.setProperty("warn", warning)
+        self.audio_note.setStyleSheet(f"color: {palette().danger};" if warning else "")
+
+    def set_audio_prefs(self, volume: float, channels: str) -> None:
+        for widget in (self.volume, self.channels):
+            widget.blockSignals(True)
+        self.volume.setValue(round(volume * 100))
+        self.channels.setCurrentIndex(1 if channels == "split" else 0)
+        for widget in (self.volume, self.channels):
+            widget.blockSignals(False)
 
     def _request(self, mode: str) -> None:
         if self.call is not None:

@@ -6,16 +6,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QApplication,
+    QComboBox,
     QLabel,
+    QLineEdit,
     QMainWindow,
+    QPlainTextEdit,
     QSizePolicy,
     QSplitter,
     QStackedWidget,
     QSystemTrayIcon,
     QTabWidget,
+    QTextEdit,
     QToolBar,
     QWidget,
 )
@@ -23,8 +29,9 @@ from PySide6.QtWidgets import (
 from console import APP_NAME
 from console.config import Settings
 from console.core.events import AlertRaised, CallEvent
+from console.supervisor.controller import AudioState, SupervisorAudio
 from console.ui.bridge import EngineBridge
-from console.ui.call_view import CallView
+from console.ui.call_view import AUDIO_MISSING, CallView
 from console.ui.call_wall import CallWall
 from console.ui.connection_panel import ConnectionPanel
 from console.ui.empty_state import EmptyState
@@ -38,10 +45,16 @@ FAST_MS = 33  # waveforms and speaking indicators, ~30 fps
 SLOW_MS = 1000  # durations and the status bar
 
 
+# The view's buttons toggle; the keyboard's Space is push-to-talk (see eventFilter).
+_BUTTON_ACTIONS = {"listen": "listen_toggle", "whisper": "whisper_toggle",
+                   "barge": "barge_toggle", "stop": "stop"}
+
+
 class MainWindow(QMainWindow):
     demoToggled = Signal(bool)
     settingsRequested = Signal()
     themeToggled = Signal()
+    audioPrefsChanged = Signal(float, str)  # volume, channels: to keep in the settings
 
     def __init__(self, bridge: EngineBridge, settings: Settings,
                  ended_linger_ms: int = 2000) -> None:
@@ -60,6 +73,13 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.empty)
         self.stack.addWidget(self.wall)
         self.view = CallView(bridge)
+        self.audio: SupervisorAudio | None = None
+        self._audio_state: AudioState | None = None
+        self._space_down = False
+        self.view.modeRequested.connect(self._audio_request)
+        self.view.volumeChanged.connect(self._volume_changed)
+        self.view.channelsChanged.connect(self._channels_changed)
+        self.view.set_audio_prefs(settings.listen_volume, settings.listen_channels)
         self.live = QSplitter(Qt.Orientation.Horizontal)
         self.live.addWidget(self.stack)
         self.live.addWidget(self.view)
@@ -132,10 +152,76 @@ class MainWindow(QMainWindow):
                  ("Right", lambda: self.wall.move_selection(1, 0)),
                  ("Up", lambda: self.wall.move_selection(0, -1)),
                  ("Down", lambda: self.wall.move_selection(0, 1))]
+        keys += [("L", lambda: self._audio_key("listen_toggle")),
+                 ("B", lambda: self._audio_key("barge_toggle")),
+                 ("Escape", lambda: self._audio_key("stop"))]
         for key, fn in keys:
             shortcut = QShortcut(QKeySequence(key), self.live)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(fn)
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self)  # Space press and release: push-to-talk
+
+    # --- the supervisor's audio -----------------------------------------------------------
+
+    def set_audio(self, audio: SupervisorAudio | None, reason: str = "") -> None:
+        """The audio controls work through `audio`; without it they say `reason`."""
+        self.audio = audio
+        self._audio_state = None
+        self.view.set_audio_available(audio is not None, reason or AUDIO_MISSING)
+        if audio is None:
+            for tile in self.wall.tiles.values():
+                tile.set_mode("")
+
+    def _selected_call(self) -> str | None:
+        call = self.view.call
+        return call.id if call is not None and call.state == "active" else None
+
+    def _audio_request(self, call_id: str, mode: str) -> None:
+        if self.audio is not None:
+            self.audio.request(call_id, _BUTTON_ACTIONS.get(mode, mode))
+
+    def _audio_key(self, action: str) -> None:
+        if self.audio is None:
+            if action != "stop":
+                self.statusBar().showMessage(self.view.audio_note.text() or AUDIO_MISSING, 6000)
+            return
+        call_id = self._selected_call()
+        if call_id is None and action != "stop":
+            self.statusBar().showMessage("Select a live call first (keys 1-9 or a click).", 4000)
+            return
+        self.audio.request(call_id, action)
+
+    def _volume_changed(self, volume: float) -> None:
+        if self.audio is not None:
+            self.audio.set_volume(volume)
+        self.audioPrefsChanged.emit(volume, self.view.channels.currentData())
+
+    def _channels_changed(self, channels: str) -> None:
+        if self.audio is not None:
+            self.audio.set_channel_mode(channels)
+        self.audioPrefsChanged.emit(self.view.volume.value() / 100.0, channels)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        kind = event.type()
+        if kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) and isinstance(
+                event, QKeyEvent) and event.key() == Qt.Key.Key_Space and self._space_is_ours():
+            if not event.isAutoRepeat():
+                down = kind == QEvent.Type.KeyPress
+                if down != self._space_down:
+                    self._space_down = down
+                    self._audio_key("ptt_down" if down else "ptt_up")
+            return True
+        return super().eventFilter(watched, event)
+
+    def _space_is_ours(self) -> bool:
+        """Space is push-to-talk on the live calls page, unless the supervisor is typing."""
+        if not self.isActiveWindow() or self.tabs.currentWidget() is not self.live:
+            return self._space_down  # a release after switching away still counts
+        focus = QApplication.focusWidget()
+        return not isinstance(focus, QLineEdit | QTextEdit | QPlainTextEdit | QAbstractSpinBox
+                              | QComboBox)
 
     # --- engine events --------------------------------------------------------------------
 
@@ -209,7 +295,22 @@ class MainWindow(QMainWindow):
             return
         self.wall.tick()
         self.view.tick()
+        self.tick_audio()
         self.frames_painted += 1
+
+    def tick_audio(self) -> None:
+        audio = self.audio
+        if audio is None:
+            return
+        state = audio.state
+        self.view.show_audio(state, audio.mic_level_db)
+        if state is self._audio_state:
+            return
+        self._audio_state = state
+        for call_id, tile in self.wall.tiles.items():
+            tile.set_mode(state.mode_of(call_id))
+        if state.message:
+            self.statusBar().showMessage(state.message, 10000)
 
     def tick_slow(self) -> None:
         self.wall.tick_slow()

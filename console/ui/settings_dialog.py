@@ -92,6 +92,34 @@ class SettingsDialog(QDialog):
         self.audio_note = QLabel(devices.error or "")
         self.audio_note.setWordWrap(True)
         self.audio_note.setProperty("muted", True)
+        self.channels = QComboBox()
+        self.channels.addItem("Both speakers in both ears", "mix")
+        self.channels.addItem("Customer left, agent right", "split")
+        self.channels.setCurrentIndex(1 if settings.listen_channels == "split" else 0)
+        self.gate = QDoubleSpinBox()
+        self.gate.setRange(-100, 0)
+        self.gate.setSuffix(" dBFS")
+        self.gate.setToolTip("While whispering or barging, microphone sound quieter than this "
+                             "(room noise between words) is not sent into the call")
+        self.gate.setValue(settings.mic_gate_db)
+        self.target_legs = QComboBox()
+        for value, label in (("opposite", "opposite: the other party hears (Telnyx default)"),
+                             ("self", "self: the party on the stream's leg hears"),
+                             ("both", "both: everyone hears (barge only)")):
+            self.target_legs.addItem(label, value)
+        self.target_legs.setCurrentIndex(
+            max(0, ["opposite", "self", "both"].index(settings.telnyx_target_legs)))
+        self.target_legs.setToolTip(
+            "Telnyx stream_bidirectional_target_legs, used when a stream does not say in its "
+            "custom parameters (target_legs or reaches)")
+        self.bidi_codec = QComboBox()
+        self.bidi_codec.addItems(["PCMU", "PCMA", "L16", "G722", "OPUS"])
+        self.bidi_codec.setCurrentText(settings.telnyx_bidirectional_codec)
+        self.bidi_rate = QComboBox()
+        for rate in (8000, 16000, 22050, 24000, 48000):
+            self.bidi_rate.addItem(f"{rate} Hz", rate)
+        self.bidi_rate.setCurrentIndex(
+            max(0, [8000, 16000, 22050, 24000, 48000].index(settings.telnyx_bidirectional_rate)))
         self.stt = QComboBox()
         for key, label in STT_ENGINES.items():
             self.stt.addItem(label, key)
@@ -135,7 +163,12 @@ class SettingsDialog(QDialog):
                                     ("Alert rules file", self.alerts_file),
                                     ("", self.redaction)]),
             ("Audio and speech", [("Speakers", self.output), ("Microphone", self.input),
-                                  ("", self.audio_note), ("Speech recognition", self.stt),
+                                  ("", self.audio_note), ("Listening", self.channels),
+                                  ("Microphone noise gate", self.gate),
+                                  ("Telnyx whisper reaches", self.target_legs),
+                                  ("Telnyx return codec", self.bidi_codec),
+                                  ("Telnyx return rate", self.bidi_rate),
+                                  ("Speech recognition", self.stt),
                                   ("Speech model folder", self.model_path),
                                   ("Theme", self.theme)]),
         ):
@@ -185,6 +218,11 @@ class SettingsDialog(QDialog):
             retention_days=self.retention.value(),
             output_device=device(self.output),
             input_device=device(self.input),
+            listen_channels=str(self.channels.currentData()),
+            mic_gate_db=self.gate.value(),
+            telnyx_target_legs=str(self.target_legs.currentData()),
+            telnyx_bidirectional_codec=self.bidi_codec.currentText(),
+            telnyx_bidirectional_rate=int(self.bidi_rate.currentData()),
             stt_engine=str(self.stt.currentData()),
             stt_model_path=self.model_path.text().strip(),
             alert_silence_s=self.silence.value(),

@@ -15,9 +15,9 @@ import sound
 from support import running_engine
 
 from console.audio.codecs import resample, ulaw_decode, ulaw_encode
-from console.store.db import db_path
-from console.sim.client import CallResult, SimOptions, play_call, plan_calls
+from console.sim.client import CallResult, SimOptions, plan_calls, play_call
 from console.sim.dialogues import load_dialogues
+from console.store.db import db_path
 from console.supervisor.controller import SupervisorAudio
 
 pytestmark = pytest.mark.timeout(90)

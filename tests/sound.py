@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -97,9 +98,17 @@ class VirtualSoundCard:
         p = subprocess.Popen(["pacat", "-d", MIC, "--format=s16le", f"--rate={RATE}",
                               "--channels=1", "--latency-msec=20"],
                              stdin=subprocess.PIPE, env=self.env)
-        assert p.stdin is not None
-        p.stdin.write(pcm.astype("<i2").tobytes())
-        p.stdin.close()
+        data = pcm.astype("<i2").tobytes()
+
+        def feed() -> None:  # pacat takes it in real time: never block the caller's loop
+            assert p.stdin is not None
+            try:
+                p.stdin.write(data)
+                p.stdin.close()
+            except (BrokenPipeError, ValueError):
+                pass
+
+        threading.Thread(target=feed, daemon=True).start()
         return p
 
 
@@ -110,11 +119,21 @@ class Recording:
         self._p = subprocess.Popen(["parec", "-d", f"{SPEAKERS}.monitor", "--format=s16le",
                                     f"--rate={RATE}", "--channels=2", "--latency-msec=20"],
                                    stdout=subprocess.PIPE, env=env)
-        time.sleep(0.1)
+        self._chunks: list[bytes] = []
+        # Read as it comes: a full pipe would stall parec and lose what follows.
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self._p.stdout is not None
+        while chunk := self._p.stdout.read1(65536):
+            self._chunks.append(chunk)
 
     def stop(self) -> npt.NDArray[np.int16]:
         self._p.terminate()
-        out, _ = self._p.communicate(timeout=10)
+        self._p.wait(timeout=10)
+        self._reader.join(timeout=10)
+        out = b"".join(self._chunks)
         usable = len(out) - len(out) % 4
         return np.frombuffer(out[:usable], "<i2").reshape(-1, 2).astype(np.int16)
 

@@ -249,7 +249,8 @@ class ListenOutput:
                 lane.ring.read_into(buf, lane.read_pos)
                 np.multiply(buf, self._gain, out=lane.fbuf)
                 np.multiply(lane.fbuf, self._fade_out, out=lane.fbuf)
-                lane.pending_jump = True
+                # The new call starts like any start: once its lane holds the target.
+                lane.playing = False
                 lane.read_pos = lane.jump_pos
                 return
             lane.read_pos = lane.jump_pos

@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""Listen and whisper latency on the virtual sound card (tests/sound.py).
+
+Listen: a Telnyx-shaped client sends a call's customer track in real time: silence with a
+20 ms burst every 300 ms. Measured from the moment the client sent the burst's frame to the
+output callback that first plays it (and, adding what PortAudio reports, to the speaker).
+
+Whisper: bursts are played into the microphone sink every 300 ms. Measured from the input
+callback that delivered the burst to the client receiving the first loud whisper frame on
+its WebSocket (and, adding what PortAudio reports, from the moment the sound was captured).
+
+Client, engine and audio share one process and one clock (time.monotonic).
+
+    .venv/bin/python bench/latency.py [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+TOKEN = "bench-token"
+PERIOD_S = 0.3
+FRAME = 160  # 20 ms at 8 kHz
+
+
+def _pct(values: list[float]) -> str:
+    if not values:
+        return "no samples"
+    a = np.array(values) * 1000
+    return (f"p50 {np.percentile(a, 50):5.1f} ms   p95 {np.percentile(a, 95):5.1f} ms   "
+            f"max {a.max():5.1f} ms   (n={a.size})")
+
+
+class Client:
+    """One Telnyx stream on the customer's leg, on its own thread and loop."""
+
+    def __init__(self, url: str, seconds: float) -> None:
+        self.url, self.seconds = url, seconds
+        self.burst_sent: list[float] = []
+        self.loud_received: list[float] = []
+        self.received = 0
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    async def _run(self) -> None:
+        from websockets.asyncio.client import connect
+
+        from console.audio.codecs import ulaw_decode, ulaw_encode
+
+        silence = ulaw_encode(np.zeros(FRAME, np.int16))
+        t = np.arange(FRAME) / 8000
+        burst = ulaw_encode((12000 * np.sin(2 * np.pi * 1000 * t)).astype(np.int16))
+        sid = str(uuid.uuid4())
+        async with connect(self.url, additional_headers={
+                "x-telnyx-streaming-auth-token": TOKEN}, compression=None) as ws:
+            await ws.send(json.dumps({"event": "connected", "version": "1.0.0"}))
+            await ws.send(json.dumps({
+                "event": "start", "sequence_number": "1", "stream_id": sid,
+                "start": {"call_control_id": "v3:bench", "call_session_id": sid,
+                          "from": "+15550100", "to": "+15550199",
+                          "custom_parameters": {"leg": "customer"},
+                          "media_format": {"encoding": "PCMU", "sample_rate": 8000,
+                                           "channels": 1}}}))
+
+            async def receive() -> None:
+                async for raw in ws:
+                    msg = json.loads(raw)
+                    if msg.get("event") != "media":
+                        continue
+                    self.received += 1
+                    pcm = ulaw_decode(base64.b64decode(msg["media"]["payload"]))
+                    if np.abs(pcm).max() > 3000:
+                        self.loud_received.append(time.monotonic())
+
+            rx = asyncio.ensure_future(receive())
+            self.ready.set()
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            n = int(self.seconds / 0.02)
+            every = int(PERIOD_S / 0.02)
+            for k in range(n):
+                wait = t0 + k * 0.02 - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                loud = k % every == every - 1
+                payload = base64.b64encode(burst if loud else silence).decode()
+                await ws.send(json.dumps({
+                    "event": "media", "sequence_number": str(k + 2), "stream_id": sid,
+                    "media": {"track": "inbound", "chunk": str(k + 1),
+                              "timestamp": str(k * 20), "payload": payload}}))
+                if loud:
+                    self.burst_sent.append(time.monotonic())
+            await asyncio.sleep(0.5)
+            rx.cancel()
+
+
+def _match(starts: list[float], hits: list[float], window: float) -> list[float]:
+    """For each start, the delay to the first hit after it (within `window`)."""
+    out = []
+    h = np.array(sorted(hits))
+    for s in starts:
+        i = int(np.searchsorted(h, s))
+        if i < h.size and h[i] - s < window:
+            out.append(float(h[i] - s))
+    return out
+
+
+async def main(seconds: float) -> None:
+    import sound
+
+    from console.config import Settings
+    from console.engine import Engine
+    from console.supervisor.controller import SupervisorAudio
+
+    card = sound.card()
+    settings = Settings(host="127.0.0.1", port=0, token=TOKEN, transcribe=False,
+                        data_dir=str(card.runtime / "data")).validate()
+    engine = Engine(settings)
+    await engine.start()
+    sup = SupervisorAudio(engine)
+    played: list[tuple[float, float]] = []  # (callback time, output latency reported)
+    captured: list[tuple[float, float]] = []  # (callback time, input latency reported)
+
+    def out_probe(outdata: Any, ti: Any) -> None:
+        if float(np.abs(outdata).max()) > 0.05:
+            played.append((time.monotonic(), ti.outputBufferDacTime - ti.currentTime))
+
+    def in_probe(indata: Any, ti: Any) -> None:
+        if int(np.abs(indata).max()) > 3000:
+            captured.append((time.monotonic(), ti.currentTime - ti.inputBufferAdcTime))
+
+    client = Client(engine.url, seconds)
+    client.thread.start()
+    client.ready.wait(10)
+    while not engine.registry.calls:
+        await asyncio.sleep(0.01)
+    call_id = next(iter(engine.registry.calls))
+    sup.request(call_id, "whisper")  # whisper also listens
+    while sup.state.talking != call_id:
+        await asyncio.sleep(0.01)
+    sup.output.probe = out_probe
+    sup.mic.probe = in_probe
+
+    # Bursts into the microphone: 20 ms of tone every PERIOD_S, as one continuous stream.
+    rate = sound.RATE
+    n = int(seconds * rate)
+    mic = np.zeros(n, np.int16)
+    t = np.arange(int(0.02 * rate)) / rate
+    tone = (12000 * np.sin(2 * np.pi * 1000 * t)).astype(np.int16)
+    for start in range(int(0.2 * rate), n - tone.size, int(PERIOD_S * rate)):
+        mic[start:start + tone.size] = tone
+    player = card.play_into_mic(mic)
+    await asyncio.to_thread(client.thread.join, seconds + 10)
+    await asyncio.to_thread(player.wait, 10)
+    stats = sup.output.stats()
+    sup.close()
+    await engine.stop()
+    sound.stop()
+
+    # Listen: bursts sent by the client -> first loud output callback.
+    play_t = [p[0] for p in played]
+    listen = _match(client.burst_sent, play_t, PERIOD_S * 0.9)
+    dac = float(np.median([p[1] for p in played])) if played else 0.0
+    # Whisper: first loud input callback of each burst -> first loud frame at the client.
+    firsts: list[float] = []
+    for c_t, _ in captured:
+        if not firsts or c_t - firsts[-1] > PERIOD_S / 2:
+            firsts.append(c_t)
+    whisper = _match(firsts, client.loud_received, PERIOD_S * 0.9)
+    adc = float(np.median([c[1] for c in captured])) if captured else 0.0
+
+    print(f"listen  frame sent -> output callback   {_pct(listen)}")
+    print(f"listen  + device latency ({dac * 1000:.1f} ms) -> speaker   "
+          f"{_pct([x + dac for x in listen])}")
+    print(f"whisper mic callback -> frame received  {_pct(whisper)}")
+    print(f"whisper + capture latency ({adc * 1000:.1f} ms) from the sound   "
+          f"{_pct([x + adc for x in whisper])}")
+    print(f"bursts: {len(client.burst_sent)} sent / {len(listen)} heard; "
+          f"{len(firsts)} spoken / {len(whisper)} whispered; whisper frames {client.received}")
+    print(f"player: {stats.callbacks} callbacks, {stats.underruns} underruns, "
+          f"{stats.catch_ups} catch-ups, jitter buffer target "
+          f"{stats.target_ms['customer']:.0f} ms")
+    print("targets: whisper p95 <= 30 ms, listen p95 <= 80 ms")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    asyncio.run(main(args.seconds))

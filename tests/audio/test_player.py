@@ -1,0 +1,536 @@
+"""ListenOutput without a device: the callback driven by hand, the jitter buffer, mixing,
+adaptation, catch-up and the instant, faded switch between calls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+
+from console.audio.player import ListenOutput
+from console.audio.ring import RingBuffer
+from console.core.events import Role
+
+RATE = 48000
+BLOCK = 480  # 10 ms at 48 kHz
+MS = RATE // 1000
+
+
+@dataclass
+class Track:
+    key: str
+    call_id: str
+    rate: int
+    role: Any
+
+
+class Clock:
+    def __init__(self, start: float = 100.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def tone(freq: float, rate: int, seconds: float, amplitude: float = 8000.0) -> np.ndarray:
+    t = np.arange(int(rate * seconds)) / rate
+    return np.rint(amplitude * np.sin(2 * np.pi * freq * t)).astype(np.int16)
+
+
+def peak_frequency(pcm: np.ndarray, rate: int) -> float:
+    x = pcm.astype(np.float64) * np.hanning(pcm.size)
+    spectrum = np.abs(np.fft.rfft(x))
+    return float(np.argmax(spectrum) * rate / pcm.size)
+
+
+def player(clock: Clock | None = None, **kwargs: Any) -> ListenOutput:
+    out = ListenOutput(clock=clock or Clock(), **kwargs)
+    assert out.configure(RATE, 2) == BLOCK
+    return out
+
+
+def run(out: ListenOutput, outdata: np.ndarray) -> np.ndarray:
+    """One callback; a copy of what it wrote."""
+    out._callback(outdata, BLOCK, None, None)
+    return outdata.copy()
+
+
+def new_outdata() -> np.ndarray:
+    return np.full((BLOCK, 2), 7.0, np.float32)  # garbage the callback must overwrite
+
+
+def cust(call_id: str = "A", key: str = "A-c", rate: int = RATE, role: Any = "customer"
+         ) -> Track:
+    return Track(key, call_id, rate, role)
+
+
+def agent(call_id: str = "A", key: str = "A-a", rate: int = RATE, role: Any = Role.AGENT
+          ) -> Track:
+    return Track(key, call_id, rate, role)
+
+
+# --- starting ---------------------------------------------------------------------------------
+
+
+def test_nothing_plays_before_select() -> None:
+    out = player()
+    od = new_outdata()
+    out.feed(cust(), tone(440, RATE, 0.2))
+    for _ in range(5):
+        assert not run(out, od).any()
+    assert out.stats().buffered_ms == {"customer": 0.0, "agent": 0.0}
+
+
+def test_nothing_plays_until_jitter_target_is_fed() -> None:
+    out = player()
+    out.select("A", {})
+    od = new_outdata()
+    x = tone(440, RATE, 0.1)
+    out.feed(cust(), x[: 30 * MS])
+    for _ in range(3):
+        assert not run(out, od).any()
+    assert out.stats().buffered_ms["customer"] == pytest.approx(30.0)
+    out.feed(cust(), x[30 * MS : 40 * MS])
+    block = run(out, od)
+    assert np.abs(block[:, 0]).max() > 0.1
+    # played from the oldest of the 40 ms, faded in from silence
+    expected = x[:BLOCK] / 32768.0 * np.linspace(0.0, 1.0, BLOCK)
+    assert np.allclose(block[:, 0], expected, atol=1e-6)
+    assert out.stats().buffered_ms["customer"] == pytest.approx(30.0)
+    assert out.stats().target_ms["customer"] == pytest.approx(40.0)
+
+
+def test_other_calls_audio_is_ignored() -> None:
+    out = player()
+    out.select("A", {})
+    od = new_outdata()
+    out.feed(cust(call_id="B", key="B-c"), tone(440, RATE, 0.2))
+    out.feed(agent(call_id="B", key="B-a"), tone(440, RATE, 0.2))
+    for _ in range(5):
+        assert not run(out, od).any()
+    assert out.stats().buffered_ms == {"customer": 0.0, "agent": 0.0}
+
+
+def test_unknown_role_is_ignored() -> None:
+    out = player()
+    out.select("A", {})
+    out.feed(Track("A-x", "A", RATE, "supervisor"), tone(440, RATE, 0.2))
+    assert out.stats().buffered_ms == {"customer": 0.0, "agent": 0.0}
+
+
+def test_wrong_frame_count_outputs_silence() -> None:
+    out = player()
+    out.select("A", {})
+    out.feed(cust(), tone(440, RATE, 0.1))
+    od = np.ones((256, 2), np.float32)
+    out._callback(od, 256, None, None)
+    assert not od.any()
+    assert out.stats().buffered_ms["customer"] == pytest.approx(100.0)  # nothing consumed
+
+
+def test_track_at_8k_is_resampled() -> None:
+    out = player()
+    out.select("A", {})
+    od = new_outdata()
+    out.feed(cust(rate=8000), tone(440, 8000, 0.04))  # 40 ms: exactly the target at 48 kHz
+    assert out.stats().buffered_ms["customer"] == pytest.approx(40.0)
+    left = []
+    for i in range(20):
+        if i % 2 == 0:
+            out.feed(cust(rate=8000), tone(440, 8000, 0.6)[320 + i * 80 : 320 + (i + 2) * 80])
+        left.append(run(out, od)[:, 0])
+    y = np.concatenate(left)
+    assert abs(peak_frequency(y, RATE) - 440) <= 5
+    assert out.stats().underruns == 0
+
+
+# --- mixing and volume ------------------------------------------------------------------------
+
+
+def _play_both(out: ListenOutput, c: np.ndarray, a: np.ndarray, blocks: int) -> np.ndarray:
+    out.select("A", {})
+    od = new_outdata()
+    out.feed(cust(), c[: 40 * MS])
+    out.feed(agent(), a[: 40 * MS])
+    got = []
+    for i in range(blocks):
+        got.append(run(out, od))
+        lo = 40 * MS + i * BLOCK
+        out.feed(cust(), c[lo : lo + BLOCK])
+        out.feed(agent(), a[lo : lo + BLOCK])
+    return np.concatenate(got)
+
+
+def test_mix_sums_both_into_both_channels() -> None:
+    c = tone(440, RATE, 0.5, 8000)
+    a = tone(1000, RATE, 0.5, 4000)
+    y = _play_both(player(mode="mix"), c, a, 10)
+    expected = (c[: 10 * BLOCK].astype(np.float32) + a[: 10 * BLOCK]) / 32768.0
+    expected[:BLOCK] *= np.linspace(0.0, 1.0, BLOCK, dtype=np.float32)
+    assert np.allclose(y[:, 0], expected, atol=1e-6)
+    assert np.array_equal(y[:, 0], y[:, 1])
+
+
+def test_mix_clips_to_full_scale() -> None:
+    c = np.full(RATE // 2, 30000, np.int16)
+    y = _play_both(player(mode="mix"), c, c, 5)
+    assert y[BLOCK:].max() == pytest.approx(1.0)
+    assert y.max() <= 1.0
+
+
+def test_split_puts_customer_left_agent_right() -> None:
+    c = tone(440, RATE, 0.5, 8000)
+    a = tone(1000, RATE, 0.5, 4000)
+    y = _play_both(player(mode="split"), c, a, 10)
+    ramp = np.linspace(0.0, 1.0, BLOCK, dtype=np.float32)
+    exp_c = c[: 10 * BLOCK] / np.float32(32768.0)
+    exp_a = a[: 10 * BLOCK] / np.float32(32768.0)
+    exp_c[:BLOCK] *= ramp
+    exp_a[:BLOCK] *= ramp
+    assert np.allclose(y[:, 0], exp_c, atol=1e-6)
+    assert np.allclose(y[:, 1], exp_a, atol=1e-6)
+    assert abs(peak_frequency(y[:, 0], RATE) - 440) <= 10
+    assert abs(peak_frequency(y[:, 1], RATE) - 1000) <= 10
+
+
+def test_split_on_mono_device_mixes() -> None:
+    out = ListenOutput(clock=Clock(), mode="split")
+    out.configure(RATE, 1)
+    out.select("A", {})
+    c = tone(440, RATE, 0.1, 8000)
+    out.feed(cust(), c[: 40 * MS])
+    out.feed(agent(), c[: 40 * MS])
+    od = np.zeros((BLOCK, 1), np.float32)
+    out._callback(od, BLOCK, None, None)
+    out._callback(od, BLOCK, None, None)
+    assert np.allclose(od[:, 0], 2 * c[BLOCK : 2 * BLOCK] / 32768.0, atol=1e-6)
+
+
+def test_unknown_mode_falls_back_to_mix() -> None:
+    assert ListenOutput(mode="surround").mode == "mix"
+
+
+def test_volume_scales_output() -> None:
+    c = tone(440, RATE, 0.5, 8000)
+    a = tone(1000, RATE, 0.5, 4000)
+    full = _play_both(player(mode="split"), c, a, 8)
+    quiet_out = player(mode="split")
+    quiet_out.set_volume(0.5)
+    half = _play_both(quiet_out, c, a, 8)
+    assert np.allclose(half, full * 0.5, atol=1e-6)
+    assert np.abs(half).max() > 0.05
+    muted_out = player(mode="split")
+    muted_out.set_volume(0.0)
+    assert not _play_both(muted_out, c, a, 8).any()
+
+
+def test_volume_is_clamped() -> None:
+    out = player()
+    out.set_volume(5.0)
+    assert out.volume == 2.0
+    out.set_volume(-1.0)
+    assert out.volume == 0.0
+
+
+# --- adaptation -------------------------------------------------------------------------------
+
+
+def _play_until_dry(out: ListenOutput, clock: Clock, od: np.ndarray) -> None:
+    before = out.stats().underruns
+    for _ in range(50):
+        run(out, od)
+        clock.advance(0.01)
+        if out.stats().underruns > before:
+            return
+    raise AssertionError("never ran dry")
+
+
+def test_underrun_is_counted_and_silent_and_raises_target() -> None:
+    clock = Clock()
+    out = player(clock)
+    out.select("A", {})
+    od = new_outdata()
+    x = tone(440, RATE, 1.0)
+    out.feed(cust(), x[: 40 * MS])
+    for _ in range(4):
+        assert run(out, od).any()
+        clock.advance(0.01)
+    assert out.stats().underruns == 0
+    block = run(out, od)  # nothing left
+    assert out.stats().underruns == 1
+    assert not block.any()
+    assert not run(out, od).any()
+    assert out.stats().underruns == 1  # counted once, not on every silent block
+    assert out.stats().target_ms["customer"] == pytest.approx(40.0)
+    clock.advance(0.02)
+    out.feed(cust(), x[40 * MS : 80 * MS])
+    # one underrun keeps 20 ms more in hand (the arrival jitter here is small)
+    assert out.stats().target_ms["customer"] == pytest.approx(60.0)
+
+
+def test_repeated_underruns_bounded_by_max() -> None:
+    clock = Clock()
+    out = player(clock)
+    out.select("A", {})
+    od = new_outdata()
+    x = tone(440, RATE, 0.5)
+    targets = []
+    out.feed(cust(), x[: 40 * MS])
+    for _ in range(10):
+        _play_until_dry(out, clock, od)
+        out.feed(cust(), x[: 20 * MS])  # the adaptation happens on the feed after running dry
+        targets.append(out.stats().target_ms["customer"])
+        stats = out.stats()
+        while stats.buffered_ms["customer"] < stats.target_ms["customer"]:  # top up
+            clock.advance(0.02)
+            out.feed(cust(), x[: 20 * MS])
+            stats = out.stats()
+    assert targets[0] > 40.0
+    assert targets == sorted(targets)
+    assert max(targets) == pytest.approx(120.0)
+    assert targets[-1] == pytest.approx(120.0)
+    assert out.stats().underruns == 10
+
+
+def test_regular_arrival_keeps_minimum_target() -> None:
+    clock = Clock()
+    out = player(clock)
+    out.select("A", {})
+    x = tone(440, RATE, 1.0)
+    for i in range(40):
+        out.feed(cust(), x[i * 20 * MS : (i + 1) * 20 * MS])
+        clock.advance(0.02)
+    assert out.stats().target_ms["customer"] == pytest.approx(40.0)
+
+
+def test_irregular_arrival_raises_target() -> None:
+    clock = Clock()
+    out = player(clock)
+    out.select("A", {})
+    x = tone(440, RATE, 1.0)
+    for i in range(40):
+        out.feed(cust(), x[i * 20 * MS : (i + 1) * 20 * MS])
+        clock.advance(0.0 if i % 2 == 0 else 0.04)  # same average rate, 20 ms of jitter
+    target = out.stats().target_ms["customer"]
+    assert target > 60.0
+    assert target <= 120.0
+    # the other lane is untouched
+    assert out.stats().target_ms["agent"] == pytest.approx(40.0)
+
+
+def test_extreme_jitter_is_bounded_by_max() -> None:
+    clock = Clock()
+    out = player(clock)
+    out.select("A", {})
+    x = tone(440, RATE, 0.5)
+    for i in range(60):
+        out.feed(cust(), x[:BLOCK])
+        clock.advance(0.0 if i % 2 == 0 else 0.5)
+    assert out.stats().target_ms["customer"] == pytest.approx(120.0)
+
+
+def test_backlog_is_caught_up() -> None:
+    clock = Clock()
+    out = player(clock)
+    out.select("A", {})
+    od = new_outdata()
+    x = tone(440, RATE, 1.5)
+    pos = 40 * MS
+    out.feed(cust(), x[:pos])
+    for _ in range(10):  # steady playback: 20 ms fed per two callbacks
+        out.feed(cust(), x[pos : pos + 20 * MS])
+        pos += 20 * MS
+        clock.advance(0.02)
+        run(out, od)
+        run(out, od)
+    assert out.stats().catch_ups == 0
+    out.feed(cust(), x[pos : pos + 500 * MS])  # a burst: half a second at once
+    assert out.stats().buffered_ms["customer"] > 500.0
+    block = run(out, od)
+    stats = out.stats()
+    assert stats.catch_ups == 1
+    target = stats.target_ms["customer"]
+    assert target - 10.0 - 1e-9 <= stats.buffered_ms["customer"] <= target
+    assert np.abs(block[:, 0]).max() > 0.1
+    run(out, od)
+    assert out.stats().catch_ups == 1  # once caught up, no more jumps
+    assert out.stats().underruns == 0
+
+
+# --- switching calls --------------------------------------------------------------------------
+
+
+def _history(freq: float, rate: int = 8000) -> RingBuffer:
+    ring = RingBuffer(4.0, rate)
+    ring.write(tone(freq, rate, 1.0))
+    return ring
+
+
+def test_select_with_history_starts_at_once_with_fade_in() -> None:
+    out = player()
+    od = new_outdata()
+    ring = _history(1000)
+    out.select("B", {"customer": ("B-c", ring)})
+    assert out.stats().buffered_ms["customer"] == pytest.approx(40.0)
+    first = run(out, od)[:, 0]
+    assert np.abs(first).max() > 0.1
+    # faded in: silence at the start, ramping up
+    assert abs(first[0]) < 1e-6
+    assert np.abs(first[:48]).max() < 0.03
+    assert np.abs(first[:120]).max() < np.abs(first[-120:]).max()
+    second = run(out, od)[:, 0]
+    assert np.abs(second[:48]).max() > 0.1  # full level from the next block
+
+
+def test_switch_fades_old_call_out_then_new_in() -> None:
+    clock = Clock()
+    out = player(clock)
+    od = new_outdata()
+    out.select("A", {})
+    a_tone = tone(440, RATE, 1.0, 8000)
+    pos = 40 * MS
+    out.feed(cust(), a_tone[:pos])
+    for _ in range(6):
+        out.feed(cust(), a_tone[pos : pos + 20 * MS])
+        pos += 20 * MS
+        clock.advance(0.02)
+        run(out, od)
+        run(out, od)
+    played_a = out._lanes["customer"].read_pos
+    assert run(out, od)[:, 0].any()
+    played_a += BLOCK
+
+    out.select("B", {"customer": ("B-c", _history(1000))})
+    fade_out = run(out, od)[:, 0]
+    # the next block of call A, faded out
+    old = a_tone[played_a : played_a + BLOCK] / np.float32(32768.0)
+    assert np.allclose(fade_out, old * np.linspace(1.0, 0.0, BLOCK), atol=1e-6)
+    assert np.abs(fade_out[:48]).max() > 0.05
+    assert np.abs(fade_out[-48:]).max() < 0.03
+    fade_in = run(out, od)[:, 0]
+    assert abs(fade_in[0]) < 1e-6
+    assert np.abs(fade_in[:48]).max() < 0.03
+    assert np.abs(fade_in[-48:]).max() > 0.05
+    # call A's audio arriving late is dropped
+    out.feed(cust(), a_tone[pos : pos + 20 * MS])
+    assert out.stats().buffered_ms["customer"] == pytest.approx(30.0)
+
+
+def test_switch_content_is_the_new_calls_tone_and_continues_seamlessly() -> None:
+    out = player()
+    od = new_outdata()
+    b = tone(1000, 8000, 2.0, 8000)
+    ring = RingBuffer(4.0, 8000)
+    ring.write(b[:8000])
+    out.select("B", {"customer": ("B-c", ring)})
+    got = [run(out, od)[:, 0]]
+    pos = 8000
+    for i in range(40):  # the same track carries on, 20 ms at a time
+        if i % 2 == 0:
+            out.feed(cust(call_id="B", key="B-c", rate=8000), b[pos : pos + 160])
+            pos += 160
+        got.append(run(out, od)[:, 0])
+    y = np.concatenate(got)
+    assert abs(peak_frequency(y, RATE) - 1000) <= 5
+    steady = y[BLOCK:]
+    # no click where the history meets the live audio: slope never beyond a 1 kHz sine's
+    max_step = 2 * np.pi * 1000 / RATE * 8000 / 32768
+    assert np.abs(np.diff(steady)).max() < 1.2 * max_step
+    assert np.abs(steady).max() > 0.2
+    assert out.stats().underruns == 0
+
+
+def test_select_none_silences() -> None:
+    out = player()
+    od = new_outdata()
+    out.select("A", {})
+    out.feed(cust(), tone(440, RATE, 0.1))
+    assert run(out, od).any()
+    out.select(None, {})
+    run(out, od)  # the fade-out block
+    out.feed(cust(), tone(440, RATE, 0.1))
+    for _ in range(3):
+        assert not run(out, od).any()
+
+
+def test_switch_to_call_without_agent_history_is_not_an_underrun() -> None:
+    """A lane the new call has no audio for yet goes quiet because of the switch, not
+    because audio came late: it must not count as an underrun, nor raise that lane's jitter
+    target for the new call."""
+    clock = Clock()
+    out = player(clock)
+    od = new_outdata()
+    out.select("A", {})
+    x = tone(440, RATE, 1.0)
+    pos = 40 * MS
+    out.feed(cust(), x[:pos])
+    out.feed(agent(), x[:pos])
+    for _ in range(5):
+        out.feed(cust(), x[pos : pos + 20 * MS])
+        out.feed(agent(), x[pos : pos + 20 * MS])
+        pos += 20 * MS
+        clock.advance(0.02)
+        run(out, od)
+        run(out, od)
+    assert out.stats().underruns == 0
+    out.select("B", {"customer": ("B-c", _history(1000))})
+    for _ in range(3):
+        run(out, od)
+    assert out.stats().underruns == 0
+    out.feed(agent(call_id="B", key="B-a"), x[: 20 * MS])
+    assert out.stats().target_ms["agent"] == pytest.approx(40.0)
+
+
+def test_stop_listening_is_not_an_underrun() -> None:
+    out = player()
+    od = new_outdata()
+    out.select("A", {})
+    out.feed(cust(), tone(440, RATE, 0.1))
+    out.feed(agent(), tone(440, RATE, 0.1))
+    for _ in range(3):
+        run(out, od)
+    assert out.stats().underruns == 0
+    out.select(None, {})
+    assert run(out, od).any()  # call A faded out
+    for _ in range(3):
+        assert not run(out, od).any()
+    assert out.stats().underruns == 0
+
+
+# --- the callback allocates nothing -----------------------------------------------------------
+
+
+def test_callback_keeps_its_buffers() -> None:
+    clock = Clock()
+    out = player(clock)
+    od = new_outdata()
+    lanes = dict(out._lanes)
+    ids = {r: (id(lane.buf), id(lane.fbuf)) for r, lane in lanes.items()}
+    out.select("A", {})
+    x = tone(440, RATE, 1.0)
+    out.feed(cust(), x[: 40 * MS])
+    out.feed(agent(), x[: 40 * MS])
+    for i in range(20):  # plays
+        if i % 2 == 0:
+            out.feed(cust(), x[: 20 * MS])
+            out.feed(agent(), x[: 20 * MS])
+        clock.advance(0.01)
+        run(out, od)
+    out.feed(cust(), x[: 500 * MS])  # a burst: catch-up
+    for _ in range(10):  # then nothing: underruns
+        run(out, od)
+    out.select("B", {"customer": ("B-c", _history(1000))})  # a switch
+    run(out, od)
+    run(out, od)
+    assert out._lanes == lanes
+    assert {r: (id(lane.buf), id(lane.fbuf)) for r, lane in out._lanes.items()} == ids
+    assert all(lane.buf.size == BLOCK and lane.fbuf.size == BLOCK for lane in lanes.values())
+    stats = out.stats()
+    assert stats.callbacks == 32
+    assert stats.catch_ups == 1
+    assert stats.underruns >= 2

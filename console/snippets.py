@@ -31,7 +31,10 @@ def make_snippets(stream_url: str, token: str, public_url: str = "") -> Snippets
         # Started on the customer's leg, "opposite" reaches the bridged agent alone.
         "stream_bidirectional_target_legs": "opposite",
         "stream_auth_token": token,
-        "custom_parameters": [{"name": "leg", "value": "customer"}],
+        # Telnyx does not echo target legs in the stream's start frame: saying it here lets
+        # the console know who hears what it sends, whatever its defaults.
+        "custom_parameters": [{"name": "leg", "value": "customer"},
+                              {"name": "target_legs", "value": "opposite"}],
     }
     texml_url = f"{base}/telnyx?token={token}" if token else f"{base}/telnyx"
     texml = (
@@ -40,6 +43,7 @@ def make_snippets(stream_url: str, token: str, public_url: str = "") -> Snippets
         f"    <Stream url={quoteattr(texml_url)} track=\"both_tracks\"\n"
         "            bidirectionalMode=\"rtp\" bidirectionalCodec=\"PCMU\">\n"
         "      <Parameter name=\"leg\" value=\"customer\"/>\n"
+        "      <Parameter name=\"target_legs\" value=\"opposite\"/>\n"
         "    </Stream>\n"
         "  </Start>\n"
         "  <Dial><Sip>sip:agent@your-pbx.example.com</Sip></Dial>\n"
@@ -56,7 +60,9 @@ def make_snippets(stream_url: str, token: str, public_url: str = "") -> Snippets
         "</Response>\n"
         "<!-- Listening works with this as is. To whisper, Twilio needs the console on a\n"
         "     conference participant with coaching=true and callSidToCoach=<agent CallSid>,\n"
-        "     whose TwiML is <Connect><Stream url=\"...\"/></Connect>. Set the console's public\n"
+        "     whose TwiML is <Connect><Stream url=\"...\"> with <Parameter name=\"reaches\"\n"
+        "     value=\"agent\"/> and <Parameter name=\"coach_call\" value=\"<the customer's\n"
+        "     CallSid>\"/> (one call on the wall). Set the console's public\n"
         "     URL and Twilio auth token in Settings so X-Twilio-Signature is checked. -->"
     )
     return Snippets(json.dumps(telnyx, indent=2), texml, twiml)

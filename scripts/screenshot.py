@@ -60,6 +60,8 @@ def main() -> int:
                                       False))
         bus.publish(AlertRaised(call, "cancellation", Role.CUSTOMER, t, "or I cancel",
                                 "critical"))
+        if console.audio is not None:  # the supervisor whispering (needs a sound system)
+            console.audio.request(call, "whisper")
 
     def shoot() -> None:
         w.grab().save(str(out / f"wall{suffix}.png"))

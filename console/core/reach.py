@@ -163,5 +163,6 @@ def injection_for(
                          f"unknown target_legs {target!r} (self, opposite or both)")
     hears_d = _hears_from_target(d.telnyx_target_legs, leg.leg) or frozenset({other(leg.leg)})
     return Injection(hears_d, codec, rate,
-                     f"Telnyx's target_legs={d.telnyx_target_legs} (not given by the stream) on "
-                     f"the {leg_name}'s leg ({leg.source})")
+                     f"the stream is on the {leg_name}'s leg and Telnyx sends audio to the "
+                     f"{d.telnyx_target_legs} leg(s) unless told otherwise "
+                     f"(target_legs={d.telnyx_target_legs})")

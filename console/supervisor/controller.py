@@ -207,6 +207,9 @@ class SupervisorAudio:
                 self._set(message=f"Cannot listen: {exc}", message_call=call_id)
                 self._audit(call_id, "listen_failed", str(exc))
                 return False
+        if self.state.talking not in (None, call_id):
+            # Coaching a call one cannot hear makes no sense: the voice follows the ears.
+            self._stop_talk(f"listening switched to call {call_id}")
         previous = self.state.listening
         history: dict[str, tuple[str, object]] = {}
         for stream in call.open_streams:

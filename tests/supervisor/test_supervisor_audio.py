@@ -315,3 +315,30 @@ async def test_listening_stops_when_the_call_ends(settings, card) -> None:
     rows = audit_rows(settings)
     assert ("whisper_stop", "the call ended") in rows
     assert ("listen_stop", "the call ended") in rows
+
+
+async def test_a_speaker_that_stops_ends_listening_with_a_message(settings, card) -> None:
+    """The device stops consuming audio (suspended, unplugged, taken by another app): the
+    watchdog notices, listening stops with a message, and the call goes on."""
+    import subprocess
+
+    async with running_engine(settings) as engine:
+        sup = SupervisorAudio(engine)
+        task, _ = await start_call(engine, "telnyx", "single", seconds=4.0)
+        s = Session(engine, sup, task, None)
+        await s.act("listen")
+        await wait_for(lambda: sup.state.listening == s.call_id)
+        await asyncio.sleep(0.3)
+        subprocess.run(["pactl", "suspend-sink", sound.SPEAKERS, "1"], env=card.env,
+                       check=True, timeout=10)
+        try:
+            await wait_for(lambda: sup.state.listening is None, 5.0)
+        finally:
+            subprocess.run(["pactl", "suspend-sink", sound.SPEAKERS, "0"], env=card.env,
+                           check=True, timeout=10)
+        assert sup.state.message.startswith("Listening stopped:")
+        assert "stopped playing" in sup.state.message
+        result = await task
+        sup.close()
+    assert all(r.error is None for r in result.streams)
+    assert any(a == "listen_stop" and "stopped playing" in d for a, d in audit_rows(settings))

@@ -11,7 +11,7 @@ its WebSocket (and, adding what PortAudio reports, from the moment the sound was
 
 Client, engine and audio share one process and one clock (time.monotonic).
 
-    .venv/bin/python bench/latency.py [--seconds 20]
+    .venv/bin/python bench/latency.py [--seconds 20] [--load 16 --transcribe]
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ def _pct(values: list[float]) -> str:
 class Client:
     """One Telnyx stream on the customer's leg, on its own thread and loop."""
 
-    def __init__(self, url: str, seconds: float) -> None:
-        self.url, self.seconds = url, seconds
+    def __init__(self, url: str, seconds: float, load: int = 0) -> None:
+        self.url, self.seconds, self.load = url, seconds, load
         self.burst_sent: list[float] = []
         self.loud_received: list[float] = []
         self.received = 0
@@ -88,6 +88,14 @@ class Client:
                         self.loud_received.append(time.monotonic())
 
             rx = asyncio.ensure_future(receive())
+            background = None
+            if self.load:  # other live calls on the same engine, as the wall would have
+                from console.sim.client import SimOptions, run
+                from console.sim.dialogues import load_dialogues
+
+                background = asyncio.ensure_future(run(SimOptions(
+                    url=self.url, token=TOKEN, calls=self.load, duration=self.seconds,
+                    stagger=0.01, dtmf=False), load_dialogues()))
             self.ready.set()
             loop = asyncio.get_running_loop()
             t0 = loop.time()
@@ -107,6 +115,8 @@ class Client:
                     self.burst_sent.append(time.monotonic())
             await asyncio.sleep(0.5)
             rx.cancel()
+            if background is not None:
+                await background
 
 
 def _match(starts: list[float], hits: list[float], window: float) -> list[float]:
@@ -120,7 +130,7 @@ def _match(starts: list[float], hits: list[float], window: float) -> list[float]
     return out
 
 
-async def main(seconds: float) -> None:
+async def main(seconds: float, load: int, transcribe: bool) -> None:
     import sound
 
     from console.config import Settings
@@ -128,10 +138,12 @@ async def main(seconds: float) -> None:
     from console.supervisor.controller import SupervisorAudio
 
     card = sound.card()
-    settings = Settings(host="127.0.0.1", port=0, token=TOKEN, transcribe=False,
+    settings = Settings(host="127.0.0.1", port=0, token=TOKEN, transcribe=transcribe,
                         data_dir=str(card.runtime / "data")).validate()
     engine = Engine(settings)
     await engine.start()
+    if transcribe:
+        print(f"speech recognition: {await engine.transcription_ready()}")
     sup = SupervisorAudio(engine)
     played: list[tuple[float, float]] = []  # (callback time, output latency reported)
     captured: list[tuple[float, float]] = []  # (callback time, input latency reported)
@@ -144,12 +156,16 @@ async def main(seconds: float) -> None:
         if int(np.abs(indata).max()) > 3000:
             captured.append((time.monotonic(), ti.currentTime - ti.inputBufferAdcTime))
 
-    client = Client(engine.url, seconds)
+    client = Client(engine.url, seconds, load)
     client.thread.start()
     client.ready.wait(10)
-    while not engine.registry.calls:
+    def bench_call() -> str | None:
+        return next((c.id for c in list(engine.registry.calls.values())
+                     if c.from_number == "+15550100"), None)
+
+    while bench_call() is None:
         await asyncio.sleep(0.01)
-    call_id = next(iter(engine.registry.calls))
+    call_id = bench_call()
     sup.request(call_id, "whisper")  # whisper also listens
     while sup.state.talking != call_id:
         await asyncio.sleep(0.01)
@@ -201,5 +217,10 @@ async def main(seconds: float) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--load", type=int, default=0,
+                        help="other calls streaming at the same time")
+    parser.add_argument("--transcribe", action="store_true",
+                        help="speech recognition on for every call")
     args = parser.parse_args()
-    asyncio.run(main(args.seconds))
+    print(f"{args.load} other calls, transcription {'on' if args.transcribe else 'off'}")
+    asyncio.run(main(args.seconds, args.load, args.transcribe))

@@ -33,6 +33,7 @@ log = logging.getLogger("console.supervisor")
 
 PTT_HANG_S = 0.2  # speech trails the key a little: keep sending this long after release
 MIC_IDLE_S = 10.0  # the microphone closes this long after the last whisper or barge
+WATCH_S, STALL_TICKS = 0.5, 3  # a device silent for 1.5 s has stopped
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,6 @@ class SupervisorAudio:
         self.state = AudioState(output_device=output_device, input_device=input_device)
         self.mic_level_db = -120.0
         self.frames_sent = 0
-        self.on_change: Callable[[AudioState], None] | None = None  # called on the engine loop
         self._targets: list[_Target] = []
         self._mic_reading = False
         self._hang: asyncio.TimerHandle | None = None
@@ -184,8 +184,6 @@ class SupervisorAudio:
 
     def _set(self, **changes: object) -> None:
         self.state = replace(self.state, **changes)  # type: ignore[arg-type]
-        if self.on_change is not None:
-            self.on_change(self.state)
 
     def _audit(self, call_id: str, action: str, detail: str = "") -> None:
         self.engine.bus.publish(SupervisorAction(call_id, action, time.time(), detail))
@@ -371,26 +369,29 @@ class SupervisorAudio:
             self._watch = asyncio.ensure_future(self._watch_devices())
 
     async def _watch_devices(self) -> None:
-        """A device that stops calling back (unplugged, taken by another app) ends what
-        depended on it with a message, instead of silence nobody notices."""
-        last = (self.output.callbacks, self.mic.callbacks)
+        """A device that stops calling back (unplugged, suspended, taken by another app) ends
+        what depended on it with a message, instead of silence nobody notices. A second and
+        a half without a callback counts: sound servers can take a moment to start a stream."""
+        last = [self.output.callbacks, self.mic.callbacks]
+        stalled = [0, 0]
         while self.state.listening or self.state.talking:
-            await asyncio.sleep(0.5)
-            now = (self.output.callbacks, self.mic.callbacks)
+            await asyncio.sleep(WATCH_S)
+            now = [self.output.callbacks, self.mic.callbacks]
+            for i in (0, 1):
+                stalled[i] = stalled[i] + 1 if now[i] == last[i] else 0
+            last = now
             s = self.state
-            if s.listening and (self.output.error or now[0] == last[0]):
-                call = s.listening
+            if s.listening and (self.output.error or stalled[0] >= STALL_TICKS):
                 problem = self.output.error or f"{self._out_name()} stopped playing"
                 self._stop_listen(problem)
-                self._set(message=f"Listening stopped: {problem}.", message_call=call)
-            if s.talking and (self.mic.error or not self.mic.running or now[1] == last[1]):
-                call = s.talking
+                self._set(message=f"Listening stopped: {problem}.", message_call=s.listening)
+            if s.talking and (self.mic.error or not self.mic.running
+                              or stalled[1] >= STALL_TICKS):
                 problem = self.mic.error or "the microphone stopped delivering sound"
                 self._stop_talk(problem)
                 self._close_mic()
                 self._set(message=f"{(s.talk_mode or 'talk').capitalize()} stopped: "
-                                  f"{problem}.", message_call=call)
-            last = now
+                                  f"{problem}.", message_call=s.talking)
 
     # --- for tests and the status bar -----------------------------------------------------
 

@@ -277,6 +277,7 @@ class SupervisorAudio:
             except Exception as exc:
                 self._set(message=f"Cannot {mode}: {exc}", message_call=call_id)
                 self._audit(call_id, f"{mode}_failed", str(exc))
+                self._close_mic()
                 return
             targets.append(_Target(stream, enc, ADAPTERS[stream.provider][1]))
         self.mic.skip_to_now()  # only what is said from now on

@@ -342,3 +342,27 @@ async def test_a_speaker_that_stops_ends_listening_with_a_message(settings, card
         sup.close()
     assert all(r.error is None for r in result.streams)
     assert any(a == "listen_stop" and "stopped playing" in d for a, d in audit_rows(settings))
+
+
+async def test_whisper_uses_the_streams_return_codec(settings, card) -> None:
+    """A Telnyx stream asked for L16 at 16 kHz back gets 640-byte big-endian frames."""
+    async with running_engine(settings) as engine:
+        sup = SupervisorAudio(engine)
+        task, _ = await start_call(engine, "telnyx", "split", seconds=4.0, params={
+            "customer:bidirectional_codec": "L16",
+            "customer:bidirectional_sampling_rate": "16000"})
+        s = Session(engine, sup, task, None)
+        await s.act("whisper")
+        await wait_for(lambda: sup.state.talking == s.call_id)
+        player = card.play_into_mic(tone(0.6))
+        await wait_for(lambda: sup.frames_sent >= 20)
+        await asyncio.to_thread(player.wait, 10)
+        await s.act("stop")
+        result = await task
+        sup.close()
+    leg = next(r for r in result.streams if r.leg == "customer")
+    media = [m for m in leg.received if m.get("event") == "media"]
+    assert media and all(len(m["media"]["payload"]) == 856 for m in media)  # 640 bytes
+    pcm = np.frombuffer(bytes(leg.received_media), ">i2").astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(pcm * np.hanning(pcm.size)))
+    assert abs(np.argmax(spectrum) * 16000 / pcm.size - TONE_HZ) < 20

@@ -204,7 +204,7 @@ class Engine:
         pipeline.pool = pool
         pipeline.set_focus(self._focus)
         self.pipeline = pipeline
-        self.registry.tap = pipeline
+        self.registry.add_tap(pipeline)
         self.bus.subscribe(lambda e: pipeline.call_ended(e.call_id)
                            if isinstance(e, CallEnded) else None)
         self.transcription = f"on: {place.name} ({place.source})"
@@ -214,7 +214,7 @@ class Engine:
         if self._stt_task is not None:
             await self._stt_task  # a pool half started would leave worker processes behind
         if self.pipeline is not None:
-            self.registry.tap = None
+            self.registry.remove_tap(self.pipeline)
             await asyncio.get_running_loop().run_in_executor(None, self.pipeline.close)
         if self._watchdog:
             self._watchdog.cancel()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AudioDeviceError", "AudioDevices", "list_devices", "open_stream_args"]
+__all__ = ["AudioDeviceError", "AudioDevices", "DeviceStream", "list_devices", "open_stream_args"]
 
 
 @dataclass(frozen=True)
@@ -80,3 +80,48 @@ def open_stream_args(device: str | int | None, *, output: bool) -> tuple[Any, di
     except Exception:
         pass
     return sd, {"device": index, "samplerate": rate, "channels": channels}
+
+
+class DeviceStream:
+    """One PortAudio stream on a chosen device: it may fail to open (AudioDeviceError with a
+    message for the supervisor), stop under us (`error`), or refuse even to close."""
+
+    output = True
+
+    def __init__(self, device: str | int | None) -> None:
+        self.device = device
+        self.error: str | None = None  # set when the device stops under us
+        self._stream: Any = None
+
+    def device_name(self) -> str:
+        kind = "output" if self.output else "input"
+        return (f"{kind} device {self.device!r}" if self.device not in (None, "")
+                else f"the default {kind} device")
+
+    @property
+    def running(self) -> bool:
+        return self._stream is not None and self.error is None
+
+    def _start(self, sd: Any, **kwargs: Any) -> None:
+        kind = sd.OutputStream if self.output else sd.InputStream
+        try:
+            stream = kind(latency="low", finished_callback=self._finished, **kwargs)
+            stream.start()
+        except Exception as exc:
+            verb = "play on" if self.output else "record from"
+            raise AudioDeviceError(f"cannot {verb} {self.device_name()}: {exc}") from None
+        self._stream = stream
+        self.error = None
+
+    def _finished(self) -> None:
+        if self._stream is not None and self.error is None:
+            self.error = f"{self.device_name()} stopped"
+
+    def close(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.abort(ignore_errors=True)
+                stream.close(ignore_errors=True)
+            except Exception:  # a vanished device may refuse even this
+                pass

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from console.audio.devices import AudioDeviceError, open_stream_args
+from console.audio.devices import DeviceStream, open_stream_args
 from console.audio.ring import RingBuffer
 
 __all__ = ["MicInput"]
@@ -22,18 +21,17 @@ Pcm = npt.NDArray[np.int16]
 _WAKE = b"\x01"
 
 
-class MicInput:
+class MicInput(DeviceStream):
+    output = False
+
     def __init__(self, device: str | int | None = None, *, block_ms: float = 10.0) -> None:
-        self.device = device
+        super().__init__(device)
         self.block_ms = block_ms
         self.rate = 0
         self.ring: RingBuffer | None = None
         self.read_pos = 0
         self.callbacks = 0
-        self.error: str | None = None
-        self.last_callback = 0.0  # time.monotonic() of the newest block
         self.probe: Callable[[Any, Any], None] | None = None  # benchmarks only
-        self._stream: Any = None
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -50,26 +48,8 @@ class MicInput:
         self.ring = RingBuffer(4.0, self.rate)
         self.read_pos = 0
         block = max(1, int(self.rate * self.block_ms / 1000))
-        try:
-            stream = sd.InputStream(samplerate=self.rate, channels=1, dtype="int16",
-                                    blocksize=block, latency="low", callback=self._callback,
-                                    finished_callback=self._finished, **kwargs)
-            stream.start()
-        except Exception as exc:
-            name = f"input device {self.device!r}" if self.device not in (None, "") else \
-                "the default input device"
-            raise AudioDeviceError(f"cannot record from {name}: {exc}") from None
-        self._stream = stream
-        self.error = None
-
-    def close(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.abort(ignore_errors=True)
-                stream.close(ignore_errors=True)
-            except Exception:
-                pass
+        self._start(sd, samplerate=self.rate, channels=1, dtype="int16", blocksize=block,
+                    callback=self._callback, **kwargs)
 
     def dispose(self) -> None:
         self.close()
@@ -77,21 +57,12 @@ class MicInput:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
-    @property
-    def running(self) -> bool:
-        return self._stream is not None and self.error is None
-
-    def _finished(self) -> None:
-        if self._stream is not None and self.error is None:
-            self.error = "the microphone stopped"
-
     def _callback(self, indata: Any, frames: int, time_info: Any, status: Any) -> None:
         ring = self.ring
         if ring is None:
             return
         ring.write(indata[:, 0])
         self.callbacks += 1
-        self.last_callback = time.monotonic()
         if self.probe is not None:
             self.probe(indata, time_info)
         # A full pipe means the engine has wake-ups pending anyway.

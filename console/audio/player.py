@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from console.audio.codecs import LiveResampler
-from console.audio.devices import AudioDeviceError, open_stream_args
+from console.audio.devices import DeviceStream, open_stream_args
 from console.audio.ring import RingBuffer
 
 __all__ = ["CHANNEL_MODES", "ListenOutput", "PlayerStats"]
@@ -84,13 +84,15 @@ class _Lane:
         self.quiet_since = 0.0
 
 
-class ListenOutput:
+class ListenOutput(DeviceStream):
     """Plays one call. `open` raises AudioDeviceError with a message for the supervisor."""
+
+    output = True
 
     def __init__(self, device: str | int | None = None, *, mode: str = "mix",
                  volume: float = 1.0, min_ms: float = 40.0, max_ms: float = 120.0,
                  block_ms: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.device = device
+        super().__init__(device)
         self.mode = mode if mode in CHANNEL_MODES else "mix"
         self.volume = float(volume)
         self.min_ms, self.max_ms = min_ms, max_ms
@@ -101,9 +103,7 @@ class ListenOutput:
         self.channels = 0
         self.callbacks = 0
         self.catch_ups = 0
-        self.error: str | None = None  # set when the device stops under us
         self.probe: Callable[[Any, Any], None] | None = None  # benchmarks only
-        self._stream: Any = None
         self._lanes: dict[str, _Lane] = {}
         self._gain = np.float32(self.volume / 32768.0)
         self._fade_in = np.zeros(0, np.float32)
@@ -114,16 +114,8 @@ class ListenOutput:
     def open(self) -> None:
         sd, kwargs = open_stream_args(self.device, output=True)
         block = self.configure(int(kwargs.pop("samplerate")), int(kwargs.pop("channels")))
-        try:
-            stream = sd.OutputStream(samplerate=self.rate, channels=self.channels,
-                                     dtype="float32", blocksize=block, latency="low",
-                                     callback=self._callback,
-                                     finished_callback=self._finished, **kwargs)
-            stream.start()
-        except Exception as exc:
-            raise AudioDeviceError(f"cannot play on {self._name()}: {exc}") from None
-        self._stream = stream
-        self.error = None
+        self._start(sd, samplerate=self.rate, channels=self.channels, dtype="float32",
+                    blocksize=block, callback=self._callback, **kwargs)
 
     def configure(self, rate: int, channels: int) -> int:
         """Buffers for a device at `rate` with `channels`; the block size in frames."""
@@ -135,31 +127,6 @@ class ListenOutput:
         self._fade_in = np.linspace(0.0, 1.0, block, dtype=np.float32)
         self._fade_out = self._fade_in[::-1].copy()
         return block
-
-    def close(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.abort(ignore_errors=True)
-                stream.close(ignore_errors=True)
-            except Exception:  # a vanished device may refuse even this
-                pass
-
-    @property
-    def running(self) -> bool:
-        return self._stream is not None and self.error is None
-
-    @property
-    def latency_s(self) -> float:
-        return float(self._stream.latency) if self._stream is not None else 0.0
-
-    def _name(self) -> str:
-        return f"output device {self.device!r}" if self.device not in (None, "") else \
-            "the default output device"
-
-    def _finished(self) -> None:
-        if self._stream is not None and self.error is None:
-            self.error = f"{self._name()} stopped"
 
     def _ms(self, ms: float) -> int:
         return int(self.rate * ms / 1000)

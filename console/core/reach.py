@@ -55,10 +55,6 @@ class Injection:
     why: str  # how the console knows, in words for the supervisor
 
     @property
-    def possible(self) -> bool:
-        return bool(self.hears)
-
-    @property
     def agent_only(self) -> bool:
         return self.hears == frozenset({Role.AGENT})
 

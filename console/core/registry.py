@@ -49,7 +49,7 @@ Pcm = npt.NDArray[np.int16]
 
 
 class AudioTap(Protocol):
-    """Something that follows each track's decoded audio (the analysis pipeline)."""
+    """Something that follows each track's decoded audio (analysis, listening)."""
 
     def feed(self, track: TrackState, pcm: Pcm) -> None: ...
 
@@ -180,9 +180,9 @@ class CallRegistry:
         self.bus = bus
         self.rules = rules or RoleRules()
         self.recorder = recorder
-        self.tap: AudioTap | None = None
-        # The supervisor's listening output: follows the decoded audio of the call it plays.
-        self.monitor: AudioTap | None = None
+        # What follows the decoded audio (the analysis pipeline, the supervisor's listening
+        # output); a tuple replaced whole, so walking it never races a change.
+        self.taps: tuple[AudioTap, ...] = ()
         self.injection_defaults = InjectionDefaults()
         self.clock = clock
         self.ring_seconds = ring_seconds
@@ -272,10 +272,9 @@ class CallRegistry:
         for track in stream.tracks.values():
             track.jitter.flush_into(track.out)
         self.flush()
-        for tap in (self.tap, self.monitor):
-            if tap is not None:
-                for track in stream.tracks.values():
-                    tap.track_ended(track)
+        for tap in self.taps:
+            for track in stream.tracks.values():
+                tap.track_ended(track)
         stream.closed = True
         now = self.clock()
         dropped = sum(t.jitter.missing for t in stream.tracks.values())
@@ -296,6 +295,13 @@ class CallRegistry:
         for call in list(self.calls.values()):
             for stream in call.open_streams:
                 self.close_stream(stream, reason)
+
+    def add_tap(self, tap: AudioTap) -> None:
+        if tap not in self.taps:
+            self.taps = (*self.taps, tap)
+
+    def remove_tap(self, tap: AudioTap) -> None:
+        self.taps = tuple(t for t in self.taps if t is not tap)
 
     # --- frames -------------------------------------------------------------------------
 
@@ -353,8 +359,7 @@ class CallRegistry:
             self._play_run(track, decoder, bps, items, arrival_ms)
             return
         ring = track.ring
-        tap = self.tap
-        monitor = self.monitor
+        taps = self.taps
         chunks: list[int | None] = []
         stamps: list[int | None] = []
         payloads: list[bytes] = []
@@ -376,10 +381,8 @@ class CallRegistry:
                 ring.write(pcm)
                 track.position += pcm.size
                 parts.append(pcm)
-                if tap is not None:
+                for tap in taps:
                     tap.feed(track, pcm)
-                if monitor is not None:
-                    monitor.feed(track, pcm)
                 sizes.extend(run_sizes)
                 if not track.frame_samples:
                     track.frame_samples = run_sizes[0] or pcm.size
@@ -395,13 +398,10 @@ class CallRegistry:
                 gap = missing * (track.frame_samples or track.rate // 50)
                 ring.write_silence(gap)
                 track.position += gap
-                if tap is not None or monitor is not None:
-                    # keeps transcript times (and what is heard) on the audio's timeline
+                if taps:  # keeps transcript times (and what is heard) on the audio's timeline
                     silence = np.zeros(gap, np.int16)
-                    if tap is not None:
+                    for tap in taps:
                         tap.feed(track, silence)
-                    if monitor is not None:
-                        monitor.feed(track, silence)
             chunks.append(key)
             stamps.append(timestamp)
             payloads.append(payload)
@@ -434,10 +434,8 @@ class CallRegistry:
         track.ring.write(pcm)
         track.position += n
         track.frames += len(items)
-        if self.tap is not None:
-            self.tap.feed(track, pcm)
-        if self.monitor is not None:
-            self.monitor.feed(track, pcm)
+        for tap in self.taps:
+            tap.feed(track, pcm)
         if not track.frame_samples:
             track.frame_samples = sizes[0] or n
         if self.recorder is not None:

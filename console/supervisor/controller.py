@@ -45,8 +45,6 @@ class AudioState:
     route: str = ""  # where the voice goes, in words
     message: str = ""  # the last refusal or device problem, for the screen
     message_call: str | None = None
-    output_device: str = ""
-    input_device: str = ""
 
     def mode_of(self, call_id: str) -> str:
         """"barging", "whispering", "listening" or ""."""
@@ -76,7 +74,7 @@ class SupervisorAudio:
         self.mic = MicInput(input_device or None)
         self.gate = NoiseGate(gate_db)
         self.clock = clock
-        self.state = AudioState(output_device=output_device, input_device=input_device)
+        self.state = AudioState()
         self.mic_level_db = -120.0
         self.frames_sent = 0
         self._targets: list[_Target] = []
@@ -214,10 +212,10 @@ class SupervisorAudio:
             for track in stream.tracks.values():
                 history.setdefault(track.role.value, (track.key, track.ring))
         self.output.select(call_id, history)  # type: ignore[arg-type]
-        self.engine.registry.monitor = self.output
+        self.engine.registry.add_tap(self.output)
         if previous and previous != call_id:
             self._audit(previous, "listen_stop", f"switched to call {call_id}")
-        self._audit(call_id, "listen_start", f"on {self._out_name()} ({self.output.mode})")
+        self._audit(call_id, "listen_start", f"on {self.output.device_name()} ({self.output.mode})")
         self._set(listening=call_id, message="", message_call=None)
         self._ensure_watch()
         return True
@@ -226,14 +224,11 @@ class SupervisorAudio:
         call_id = self.state.listening
         if call_id is None:
             return
-        self.engine.registry.monitor = None
+        self.engine.registry.remove_tap(self.output)
         self.output.select(None, {})
         self.output.close()
         self._audit(call_id, "listen_stop", why)
         self._set(listening=None)
-
-    def _out_name(self) -> str:
-        return self.state.output_device or "the default output"
 
     # --- whisper and barge ----------------------------------------------------------------
 
@@ -383,7 +378,7 @@ class SupervisorAudio:
             last = now
             s = self.state
             if s.listening and (self.output.error or stalled[0] >= STALL_TICKS):
-                problem = self.output.error or f"{self._out_name()} stopped playing"
+                problem = self.output.error or f"{self.output.device_name()} stopped playing"
                 self._stop_listen(problem)
                 self._set(message=f"Listening stopped: {problem}.", message_call=s.listening)
             if s.talking and (self.mic.error or not self.mic.running

@@ -36,30 +36,28 @@ def _hears(inj: Injection) -> str:
     return " and ".join(names) if names else "nobody"
 
 
+def _reaches(usable: Sequence[tuple[str, Injection]]) -> str:
+    return "; ".join(f"stream {uid} reaches {_hears(inj)} ({inj.why})" for uid, inj in usable)
+
+
 def route(mode: str, streams: Sequence[StreamReach]) -> Route:
-    usable = [s for s in streams if s.can_send and s.injection is not None]
+    usable = [(s.uid, s.injection) for s in streams if s.can_send and s.injection is not None]
     if not usable:
         return Route((), f"Cannot {mode}: the call has no open stream to send audio on.")
-    agent_only = [s for s in usable if s.injection and s.injection.hears == {Role.AGENT}]
-    customer_only = [s for s in usable if s.injection and s.injection.hears == {Role.CUSTOMER}]
-    both = [s for s in usable if s.injection and s.injection.hears == set(Role)]
+    agent_only = [(uid, inj) for uid, inj in usable if inj.agent_only]
+    customer_only = [(uid, inj) for uid, inj in usable if inj.hears == {Role.CUSTOMER}]
+    both = [(uid, inj) for uid, inj in usable if inj.hears == set(Role)]
     if mode == WHISPER:
         if agent_only:
-            s = agent_only[0]
-            assert s.injection is not None
-            return Route((s.uid,), f"to the agent alone: {s.injection.why}")
-        detail = "; ".join(f"stream {s.uid} reaches {_hears(s.injection)} ({s.injection.why})"
-                           for s in usable if s.injection is not None)
+            uid, inj = agent_only[0]
+            return Route((uid,), f"to the agent alone: {inj.why}")
         return Route((), "Cannot whisper: no stream of this call reaches the agent alone, "
-                         f"so the customer could hear. {detail}.")
+                         f"so the customer could hear. {_reaches(usable)}.")
     if both:
-        s = both[0]
-        assert s.injection is not None
-        return Route((s.uid,), f"to both parties: {s.injection.why}")
+        uid, inj = both[0]
+        return Route((uid,), f"to both parties: {inj.why}")
     if agent_only and customer_only:
-        return Route((agent_only[0].uid, customer_only[0].uid),
+        return Route((agent_only[0][0], customer_only[0][0]),
                      "to both parties: one stream reaches the agent, another the customer")
-    detail = "; ".join(f"stream {s.uid} reaches {_hears(s.injection)} ({s.injection.why})"
-                       for s in usable if s.injection is not None)
     return Route((), f"Cannot barge: no stream (or pair of streams) of this call reaches both "
-                     f"parties. {detail}.")
+                     f"parties. {_reaches(usable)}.")

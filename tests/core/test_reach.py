@@ -34,7 +34,7 @@ def twilio(leg: LegInfo = CUSTOMER_LEG, tracks: tuple[TrackName, ...] = INBOUND_
 def test_telnyx_default_on_customer_leg_reaches_agent_only() -> None:
     inj = telnyx(CUSTOMER_LEG)
     assert inj.hears == AGENT
-    assert inj.possible and inj.agent_only
+    assert inj.hears and inj.agent_only
     assert (inj.codec, inj.rate) == ("PCMU", 8000)
     assert "opposite" in inj.why
     assert "customer" in inj.why
@@ -43,7 +43,7 @@ def test_telnyx_default_on_customer_leg_reaches_agent_only() -> None:
 def test_telnyx_default_on_agent_leg_reaches_customer_only_so_no_whisper() -> None:
     inj = telnyx(AGENT_LEG)
     assert inj.hears == CUSTOMER
-    assert inj.possible
+    assert inj.hears
     assert not inj.agent_only
 
 
@@ -75,7 +75,7 @@ def test_target_legs_why_names_value_and_leg() -> None:
 def test_unknown_target_legs_reaches_nobody_with_reason() -> None:
     inj = telnyx(CUSTOMER_LEG, target_legs="sideways")
     assert inj.hears == NOBODY
-    assert not inj.possible
+    assert not inj.hears
     assert "sideways" in inj.why
     assert "unknown target_legs" in inj.why
 
@@ -125,7 +125,7 @@ def test_non_rtp_mode_beats_reaches() -> None:
 def test_pcmu_rate_forced_to_8000() -> None:
     inj = telnyx(bidirectional_codec="PCMU", bidirectional_sampling_rate="16000")
     assert (inj.codec, inj.rate) == ("PCMU", 8000)
-    assert inj.possible
+    assert inj.hears
 
 
 def test_pcma_rate_forced_to_8000() -> None:

@@ -174,7 +174,7 @@ def cmd_calls(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from console.store.export_wav import NotRecorded, export_wav
-    from console.store.exports import render
+    from console.store.exports import file_name, render
     from console.store.queries import CallNotFound, call_detail, list_calls
 
     conn, data_dir = _open_store(args)
@@ -190,15 +190,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     for call_id in ids:
         try:
             if args.format == "wav":
-                target = (out / f"{_file_name(call_id)}.wav" if args.all
-                          else out or Path(f"{_file_name(call_id)}.wav"))
+                target = (out / f"{file_name(call_id)}.wav" if args.all
+                          else out or Path(f"{file_name(call_id)}.wav"))
                 export_wav(conn, data_dir, call_id, target)
             else:
                 text = render(call_detail(conn, call_id), args.format)
                 if out is None or str(out) == "-":
                     sys.stdout.write(text)
                     continue
-                target = out / f"{_file_name(call_id)}.{args.format}" if args.all else out
+                target = out / f"{file_name(call_id)}.{args.format}" if args.all else out
                 target.write_text(text, encoding="utf-8")
             print(f"wrote {target}", file=sys.stderr)
         except (CallNotFound, NotRecorded) as exc:
@@ -208,10 +208,6 @@ def cmd_export(args: argparse.Namespace) -> int:
             print(f"coach-console: cannot write export for {call_id}: {exc}", file=sys.stderr)
             failures += 1
     return 1 if failures else 0
-
-
-def _file_name(call_id: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in call_id)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -13,6 +13,8 @@ from urllib.parse import urlparse
 
 import tomli_w
 
+from console.core.reach import BIDI_CODECS, BIDI_RATES, TARGET_LEGS
+
 __all__ = ["ConfigError", "Settings", "config_path", "default_data_dir", "load", "save"]
 
 APP_DIR = "coach-console"
@@ -118,15 +120,15 @@ class Settings:
             raise ConfigError("listen_volume must be between 0 and 2")
         if not -100.0 <= self.mic_gate_db <= 0.0:
             raise ConfigError("mic_gate_db must be between -100 and 0 dBFS")
-        if self.telnyx_target_legs not in ("self", "opposite", "both"):
-            raise ConfigError("telnyx_target_legs must be self, opposite or both")
+        if self.telnyx_target_legs not in TARGET_LEGS:
+            raise ConfigError(f"telnyx_target_legs must be one of {', '.join(TARGET_LEGS)}")
         self.telnyx_bidirectional_codec = self.telnyx_bidirectional_codec.upper()
-        if self.telnyx_bidirectional_codec not in ("PCMU", "PCMA", "L16", "G722", "OPUS"):
-            raise ConfigError("telnyx_bidirectional_codec must be PCMU, PCMA, L16, G722 or "
-                              "OPUS")
-        if self.telnyx_bidirectional_rate not in (8000, 16000, 22050, 24000, 48000):
-            raise ConfigError("telnyx_bidirectional_rate must be 8000, 16000, 22050, 24000 "
-                              "or 48000")
+        if self.telnyx_bidirectional_codec not in BIDI_CODECS:
+            raise ConfigError("telnyx_bidirectional_codec must be one of "
+                              + ", ".join(BIDI_CODECS))
+        if self.telnyx_bidirectional_rate not in BIDI_RATES:
+            raise ConfigError("telnyx_bidirectional_rate must be one of "
+                              + ", ".join(map(str, BIDI_RATES)))
         if not 0 <= self.jitter_frames <= 50:
             raise ConfigError("jitter_frames must be 0-50")
         return self
@@ -157,8 +159,9 @@ def _coerce(name: str, value: Any) -> Any:
 
 
 def load(path: Path | None = None, overrides: dict[str, Any] | None = None,
-         create_token: bool = True) -> Settings:
-    """Settings from the file, then COACH_CONSOLE_* variables, then `overrides` (flags).
+         create_token: bool = True, environment: bool = True) -> Settings:
+    """Settings from the file, then COACH_CONSOLE_* variables (unless `environment` is
+    false: what the file alone says), then `overrides` (flags).
 
     The first run writes a random stream token into the file so it stays the same."""
     path = path or config_path()
@@ -176,7 +179,7 @@ def load(path: Path | None = None, overrides: dict[str, Any] | None = None,
         # A read-only config dir still runs, with a token for this run only.
         with contextlib.suppress(OSError):
             save(Settings(**values), path)
-    for name in _FIELDS:
+    for name in _FIELDS if environment else ():
         env = os.environ.get(ENV_PREFIX + name.upper())
         if env is not None:
             values[name] = _coerce(name, env)

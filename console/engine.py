@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import logging
 import os
@@ -38,6 +39,10 @@ if TYPE_CHECKING:
 __all__ = ["DataDirLocked", "Engine", "EngineStats", "EngineThread"]
 
 log = logging.getLogger("console.engine")
+
+# Settings fields -> the alert thresholds they set.
+_ALERT_SETTINGS = (("alert_silence_s", "long_silence_s"), ("alert_overtalk_s", "overtalk_s"),
+                   ("alert_sentiment_below", "sentiment_below"))
 
 
 class DataDirLocked(RuntimeError):
@@ -170,24 +175,30 @@ class Engine:
         (and says why) when no model can be found or loaded."""
         from console.analysis.alerts import AlertSettings, load_rules
         from console.analysis.pipeline import AnalysisPipeline
-        from console.analysis.stt.models import ModelMissing, find_model, how_to_add
+        from console.analysis.stt.models import ModelMissing, ModelPlace, find_model, how_to_add
         from console.analysis.stt.pool import SttPool
 
         s = self.settings
-        try:
+
+        def configure() -> tuple[ModelPlace, AlertSettings]:
+            # Off the loop: finding a model may import packages or join a split model file.
             # Without a shipped or configured model, faster-whisper may fetch one by name
             # (a machine with internet); if that fails too, the message says how to add one.
             place = find_model(s.stt_engine, s.stt_model_path, allow_download=True)
-            rules = load_rules(Path(s.alerts_file)).rules if s.alerts_file else None
-            alerts = AlertSettings(
-                **({"rules": rules} if rules is not None else {}),
-                long_silence_s=s.alert_silence_s, overtalk_s=s.alert_overtalk_s,
-                sentiment_below=s.alert_sentiment_below)
+            alerts = load_rules(Path(s.alerts_file)) if s.alerts_file else AlertSettings()
+            # The rules file's thresholds stand unless the supervisor changed one in Settings.
+            defaults = Settings()
+            changed = {name: getattr(s, field) for field, name in _ALERT_SETTINGS
+                       if getattr(s, field) != getattr(defaults, field)}
+            return place, dataclasses.replace(alerts, **changed)
+
+        assert self.loop is not None
+        try:
+            place, alerts = await self.loop.run_in_executor(None, configure)
         except (ModelMissing, OSError, ValueError, KeyError, re.error) as exc:
             self.transcription = f"off: {exc}"
             log.warning("transcription is off: %s", exc)
             return
-        assert self.loop is not None
         pipeline = AnalysisPipeline(self.bus, self.loop, redaction=s.redaction, alerts=alerts)
         # Two cores: one worker on both decodes each batch fastest (measured: two
         # single-threaded workers left utterances waiting longer, p95 6.3 s against 2.0 s).

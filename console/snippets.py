@@ -17,8 +17,10 @@ class Snippets:
     twilio_twiml: str
 
 
-def make_snippets(stream_url: str, token: str, public_url: str = "") -> Snippets:
-    """`public_url` (the wss:// address providers reach) wins over the local `stream_url`."""
+def make_snippets(stream_url: str, token: str, public_url: str = "", codec: str = "PCMU",
+                  rate: int = 8000) -> Snippets:
+    """`public_url` (the wss:// address providers reach) wins over the local `stream_url`;
+    `codec` and `rate` are what the console sends back on Telnyx (its settings)."""
     url = public_url or stream_url
     base = url.rstrip("/")
     telnyx = {
@@ -26,8 +28,8 @@ def make_snippets(stream_url: str, token: str, public_url: str = "") -> Snippets
         "stream_track": "both_tracks",
         "stream_codec": "PCMU",
         "stream_bidirectional_mode": "rtp",
-        "stream_bidirectional_codec": "PCMU",
-        "stream_bidirectional_sampling_rate": 8000,
+        "stream_bidirectional_codec": codec,
+        "stream_bidirectional_sampling_rate": rate,
         # Started on the customer's leg, "opposite" reaches the bridged agent alone.
         "stream_bidirectional_target_legs": "opposite",
         "stream_auth_token": token,
@@ -41,7 +43,8 @@ def make_snippets(stream_url: str, token: str, public_url: str = "") -> Snippets
         "<Response>\n"
         "  <Start>\n"
         f"    <Stream url={quoteattr(texml_url)} track=\"both_tracks\"\n"
-        "            bidirectionalMode=\"rtp\" bidirectionalCodec=\"PCMU\">\n"
+        f"            bidirectionalMode=\"rtp\" bidirectionalCodec=\"{codec}\"\n"
+        f"            bidirectionalSamplingRate=\"{rate}\">\n"
         "      <Parameter name=\"leg\" value=\"customer\"/>\n"
         "      <Parameter name=\"target_legs\" value=\"opposite\"/>\n"
         "    </Stream>\n"

@@ -22,15 +22,18 @@ from dataclasses import dataclass
 from console.core.events import Provider, Role, TrackName
 from console.core.roles import LegInfo
 
-__all__ = ["Injection", "InjectionDefaults", "injection_for", "other"]
+__all__ = ["BIDI_CODECS", "BIDI_RATES", "TARGET_LEGS", "Injection", "InjectionDefaults",
+           "injection_for", "other"]
 
 _TARGET_KEYS = ("target_legs", "stream_bidirectional_target_legs", "bidirectional_target_legs")
 _MODE_KEYS = ("bidirectional_mode", "stream_bidirectional_mode")
 _CODEC_KEYS = ("bidirectional_codec", "stream_bidirectional_codec")
 _RATE_KEYS = ("bidirectional_sampling_rate", "stream_bidirectional_sampling_rate",
               "bidirectional_rate")
-_CODECS = ("PCMU", "PCMA", "L16", "G722", "OPUS")
-_RATES = (8000, 16000, 22050, 24000, 48000)
+# What the console can send back, and Telnyx's stream_bidirectional_* choices.
+BIDI_CODECS = ("PCMU", "PCMA", "L16", "G722", "OPUS")
+BIDI_RATES = (8000, 16000, 22050, 24000, 48000)
+TARGET_LEGS = ("opposite", "self", "both")
 _NATURAL_RATE = {"PCMU": 8000, "PCMA": 8000, "G722": 16000}
 
 
@@ -93,7 +96,7 @@ def _hears_from_reaches(value: str) -> frozenset[Role] | None:
 def _codec(params: Mapping[str, str], default_codec: str, default_rate: int
            ) -> tuple[str, int, str | None]:
     codec = (_param(params, _CODEC_KEYS) or default_codec).upper()
-    if codec not in _CODECS:
+    if codec not in BIDI_CODECS:
         return codec, default_rate, f"the console cannot encode {codec!r}"
     rate_text = _param(params, _RATE_KEYS)
     rate = default_rate
@@ -102,7 +105,7 @@ def _codec(params: Mapping[str, str], default_codec: str, default_rate: int
             rate = int(rate_text)
         except ValueError:
             return codec, default_rate, f"sampling rate {rate_text!r} is not a number"
-        if rate not in _RATES:
+        if rate not in BIDI_RATES:
             return codec, rate, f"sampling rate {rate} is not one Telnyx offers"
     rate = _NATURAL_RATE.get(codec, rate)
     if codec == "OPUS" and rate not in (8000, 16000, 24000, 48000):

@@ -61,7 +61,6 @@ class StreamResult:
     sent: dict[str, int] = field(default_factory=lambda: {"inbound": 0, "outbound": 0})
     received: list[dict[str, Any]] = field(default_factory=list)
     received_media: bytearray = field(default_factory=bytearray)
-    media_times: list[float] = field(default_factory=list)  # time.monotonic() of each media
     marks_echoed: list[str] = field(default_factory=list)
     error: str | None = None
 
@@ -252,7 +251,6 @@ class _Leg:
                 if event == "media":
                     payload = base64.b64decode(msg.get("media", {}).get("payload", ""))
                     self.result.received_media += payload
-                    self.result.media_times.append(time.monotonic())
                     # Played in order at real time, like the provider's playback queue.
                     self._play_until = max(now, self._play_until) + len(payload) / 8000
                 elif event == "mark":

@@ -21,7 +21,6 @@ class DemoCalls:
         self.token = token
         self.calls = calls
         self.rng = random.Random(seed)
-        self.started = 0
         self._tasks: list[asyncio.Task[None]] = []
 
     async def run(self) -> None:
@@ -40,7 +39,6 @@ class DemoCalls:
                               dialogue=d.name, seed=self.rng.getrandbits(32),
                               reorder=0.01)
             plan = plan_calls(dialogues, opts)[0]
-            self.started += 1
             result = await play_call(plan, opts)
             if any(s.error for s in result.streams):
                 await asyncio.sleep(5)  # the engine is not reachable; do not spin

@@ -8,10 +8,15 @@ import io
 import json
 from typing import Any
 
-__all__ = ["FORMATS", "render"]
+__all__ = ["FORMATS", "file_name", "render"]
 
 FORMATS = ("txt", "json", "srt", "vtt", "csv", "wav")
 SPEAKERS = {"customer": "Customer", "agent": "Agent"}
+
+
+def file_name(call_id: str) -> str:
+    """A call id made safe as a file name (provider ids may hold ':' or '/')."""
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in call_id)
 
 
 def _clock(seconds: float, sep: str) -> str:

@@ -43,8 +43,13 @@ class Console:
         self.bridge = EngineBridge(self.engine)
         self.window = MainWindow(self.bridge, settings)
         self.window.engine_error = error
-        self.window.set_endpoint()
         self.audio: SupervisorAudio | None = None
+        # Volume and ears are saved once the supervisor stops adjusting, not on every step.
+        self._prefs_timer = QTimer()
+        self._prefs_timer.setSingleShot(True)
+        self._prefs_timer.setInterval(600)
+        self._prefs_timer.timeout.connect(
+            lambda: self._persist(self.settings, fields=("listen_volume", "listen_channels")))
         self._start_audio(settings)
         self.window.audioPrefsChanged.connect(self._audio_prefs)
         self.window.demoToggled.connect(self.set_demo)
@@ -66,11 +71,11 @@ class Console:
         """Listen, whisper and barge, when this machine has sound at all; otherwise the
         controls say why. Devices open only when first used."""
         self._stop_audio()
-        devices = list_devices()
         if self.engine_thread is None or self.engine.loop is None:
             self.window.set_audio(None, "Listen, whisper and barge need the stream server, "
                                         "which is not running.")
             return
+        devices = list_devices()
         if devices.error is not None:
             self.window.set_audio(None, f"No sound: {devices.error}.")
             return
@@ -89,7 +94,7 @@ class Console:
     def _audio_prefs(self, volume: float, channels: str) -> None:
         self.settings.listen_volume = round(volume, 2)
         self.settings.listen_channels = channels
-        self._persist(self.settings, fields=("listen_volume", "listen_channels"))
+        self._prefs_timer.start()
 
     def set_demo(self, on: bool) -> None:
         loop = self.engine.loop
@@ -136,10 +141,7 @@ class Console:
             self.engine_thread.stop()
         error = self._start_engine(settings)
         self.bridge = EngineBridge(self.engine)
-        self.bridge.events.connect(self.window.on_events)
         self.window.rebind(self.bridge, settings)
-        self.window.wall.bridge = self.bridge
-        self.window.view.bridge = self.bridge
         self.window.engine_error = error
         self._start_audio(settings)
         if demo_on:
@@ -154,7 +156,7 @@ class Console:
         """Save what the supervisor changed, on top of the config file as it is: settings
         given on the command line for this run stay out of the file unless edited."""
         try:
-            on_file = load()
+            on_file = load(environment=False)
         except ConfigError:
             on_file = Settings()
         changed = fields or tuple(f.name for f in dataclasses.fields(Settings)
@@ -169,6 +171,9 @@ class Console:
         # The engine goes first: calls still live are cut short by the console (interrupted),
         # not hung up by their callers; the demo's tasks end with the engine's loop.
         self.demo = None
+        if self._prefs_timer.isActive():
+            self._prefs_timer.stop()
+            self._persist(self.settings, fields=("listen_volume", "listen_channels"))
         self._stop_audio()
         self.bridge.close()
         if self.engine_thread is not None:

@@ -18,7 +18,7 @@ from console.ui.theme import palette
 from console.ui.waveform import TileWaveform
 from console.ui.widgets import SentimentGauge, SpeakingDot
 
-__all__ = ["MODE_BADGES", "CallTile", "format_duration"]
+__all__ = ["MODE_BADGES", "CallTile", "format_duration", "show_mode"]
 
 SPEAKING_LEVEL = 0.06  # peak (of full scale) over the last ~130 ms that counts as talking
 
@@ -33,6 +33,19 @@ def format_duration(seconds: float) -> str:
 # What the supervisor is doing on a call, as a badge: text and badge style.
 MODE_BADGES = {"listening": ("LISTENING", "info"), "whispering": ("WHISPERING", "warning"),
                "barging": ("BARGING", "critical")}
+
+
+def show_mode(label: QLabel, mode: str) -> None:
+    """Shows `mode` on a badge label (restyled only when it changes)."""
+    if label.property("mode") == mode:
+        return
+    text, badge = MODE_BADGES.get(mode, ("", None))
+    label.setProperty("mode", mode)
+    label.setText(text)
+    label.setProperty("badge", badge)
+    label.setVisible(bool(mode))
+    label.style().unpolish(label)
+    label.style().polish(label)
 
 
 class CallTile(QFrame):
@@ -122,14 +135,7 @@ class CallTile(QFrame):
 
     def set_mode(self, mode: str) -> None:
         """"listening", "whispering", "barging" or "" (what the supervisor is doing)."""
-        if self.mode.property("mode") == mode:
-            return
-        self.mode.setProperty("mode", mode)
-        self.mode.setText(MODE_BADGES.get(mode, ("", ""))[0])
-        self.mode.setProperty("badge", MODE_BADGES.get(mode, ("", None))[1])
-        self.mode.setVisible(bool(mode))
-        self.mode.style().unpolish(self.mode)
-        self.mode.style().polish(self.mode)
+        show_mode(self.mode, mode)
 
     def rings(self) -> dict[Role, RingBuffer | None]:
         # Looked up again only when the call's tracks change (refresh_info).

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from console.core.events import Role
 from console.supervisor.controller import AudioState
 from console.ui.bridge import EngineBridge
-from console.ui.call_tile import MODE_BADGES, format_duration
+from console.ui.call_tile import format_duration, show_mode
 from console.ui.model import CallInfo
 from console.ui.theme import palette
 from console.ui.waveform import WaveformPlot
@@ -322,14 +322,7 @@ class CallView(QWidget):
                 button = self.buttons[name]
                 if button.isChecked() != on:
                     button.setChecked(on)
-        if self.mode_badge.property("mode") != mode:
-            self.mode_badge.setProperty("mode", mode)
-            text, badge = MODE_BADGES.get(mode, ("", None))
-            self.mode_badge.setText(text)
-            self.mode_badge.setProperty("badge", badge)
-            self.mode_badge.setVisible(bool(mode))
-            self.mode_badge.style().unpolish(self.mode_badge)
-            self.mode_badge.style().polish(self.mode_badge)
+        show_mode(self.mode_badge, mode)
         talking = state is not None and state.talking is not None and state.talking == call_id
         self.mic_meter.setValue(int(max(-60.0, min(0.0, mic_db))) if talking else -60)
         if not self._audio_ok or state is None:
@@ -359,7 +352,7 @@ class CallView(QWidget):
         for widget in (self.volume, self.channels):
             widget.blockSignals(True)
         self.volume.setValue(round(volume * 100))
-        self.channels.setCurrentIndex(1 if channels == "split" else 0)
+        self.channels.setCurrentIndex(max(0, self.channels.findData(channels)))
         for widget in (self.volume, self.channels):
             widget.blockSignals(False)
 

@@ -103,9 +103,10 @@ class ConnectionPanel(QWidget):
         layout.addLayout(grid)
         layout.addWidget(self.tabs, 1)
 
-    def set_endpoint(self, url: str, token: str, public_url: str = "") -> None:
+    def set_endpoint(self, url: str, token: str, public_url: str = "", codec: str = "PCMU",
+                     rate: int = 8000) -> None:
         self.url.setText(public_url or url)
         self.token.setText(token or "(authentication is off)")
-        snippets = make_snippets(url, token, public_url)
+        snippets = make_snippets(url, token, public_url, codec, rate)
         for key, edit in self.snippet_edits.items():
             edit.setPlainText(getattr(snippets, key))

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from console.store.db import connect, db_path
 from console.store.export_wav import NotRecorded, call_audio, export_wav
-from console.store.exports import FORMATS, render
+from console.store.exports import FORMATS, file_name, render
 from console.store.queries import HIT_END, HIT_START, call_detail, list_calls
 from console.ui.call_tile import format_duration
 from console.ui.theme import palette
@@ -392,8 +392,7 @@ class HistoryPanel(QWidget):
             done, failed = 0, []
             try:
                 for call_id in ids:
-                    name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in call_id)
-                    target = folder / f"{name}.{fmt}"
+                    target = folder / f"{file_name(call_id)}.{fmt}"
                     try:
                         if fmt == "wav":
                             export_wav(conn, data_dir, call_id, target)

@@ -139,7 +139,6 @@ class MainWindow(QMainWindow):
         self.slow.setInterval(SLOW_MS)
         self.slow.timeout.connect(self.tick_slow)
         self.slow.start()
-        self.frames_painted = 0
         self.tray: QSystemTrayIcon | None = None
         self.engine_error = ""
         self.set_endpoint()
@@ -296,7 +295,6 @@ class MainWindow(QMainWindow):
         self.wall.tick()
         self.view.tick()
         self.tick_audio()
-        self.frames_painted += 1
 
     def tick_audio(self) -> None:
         audio = self.audio
@@ -345,8 +343,9 @@ class MainWindow(QMainWindow):
         url = engine.url if engine.port else "(not listening)"
         self.endpoint_label.setText(f"Streams to  {self.settings.public_url or url}")
         self.empty.set_endpoint(url)
-        self.connection.set_endpoint(url, "" if self.settings.no_auth else self.settings.token,
-                                     self.settings.public_url)
+        s = self.settings
+        self.connection.set_endpoint(url, "" if s.no_auth else s.token, s.public_url,
+                                     s.telnyx_bidirectional_codec, s.telnyx_bidirectional_rate)
 
     def rebind(self, bridge: EngineBridge, settings: Settings) -> None:
         """After the engine restarted with new settings: start from an empty wall."""
@@ -355,7 +354,11 @@ class MainWindow(QMainWindow):
         self.model = CallsModel()
         self.view.show_call(None)
         self.settings = settings
+        self.bridge.events.disconnect(self.on_events)
         self.bridge = bridge
+        bridge.events.connect(self.on_events)
+        self.wall.bridge = bridge
+        self.view.bridge = bridge
         self.history.data_dir = str(settings.data_path())
         self.set_endpoint()
         self.stack.setCurrentWidget(self.empty)

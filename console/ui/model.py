@@ -30,9 +30,7 @@ __all__ = ["CallInfo", "CallsModel", "Changes", "TrackInfo"]
 class TrackInfo:
     key: str
     role: Role
-    rate: int
     track: str  # inbound or outbound
-    stream_id: str
 
 
 @dataclass
@@ -53,7 +51,6 @@ class CallInfo:
     sentiment: dict[Role, float] = field(default_factory=dict)
     sentiment_history: dict[Role, list[tuple[float, float]]] = field(default_factory=dict)
     alerts: list[AlertRaised] = field(default_factory=list)
-    marks: int = 0
     caller_name: str = ""
     metrics: ConversationUpdate | None = None
 
@@ -125,7 +122,7 @@ class CallsModel:
             ch.added.append(ev.call_id)
             return
         call = self.calls.get(getattr(ev, "call_id", None) or "")
-        if call is None:
+        if call is None or isinstance(ev, MarkReceived):  # nothing on screen shows marks
             return
         ch.updated.add(call.id)
         if isinstance(ev, StreamOpened):
@@ -135,8 +132,7 @@ class CallsModel:
             if ev.codec_error:
                 call.problems.append(ev.codec_error)
         elif isinstance(ev, TrackOpened):
-            call.tracks.append(TrackInfo(ev.track_key, ev.role, ev.sample_rate, ev.track.value,
-                                         ev.stream_id))
+            call.tracks.append(TrackInfo(ev.track_key, ev.role, ev.track.value))
         elif isinstance(ev, CallEnded):
             call.state, call.ended_at = ev.state, ev.ended_at
             ch.ended.append(call.id)
@@ -155,7 +151,5 @@ class CallsModel:
                 call.problems.append(ev.message)
         elif isinstance(ev, ConversationUpdate):
             call.metrics = ev
-        elif isinstance(ev, MarkReceived):
-            call.marks += 1
         elif isinstance(ev, StreamClosed):
             pass

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from console.audio.devices import AudioDevices, list_devices
 from console.config import ConfigError, Settings
+from console.core.reach import BIDI_CODECS, BIDI_RATES
 
 __all__ = ["STT_ENGINES", "SettingsDialog"]
 
@@ -95,7 +96,7 @@ class SettingsDialog(QDialog):
         self.channels = QComboBox()
         self.channels.addItem("Both speakers in both ears", "mix")
         self.channels.addItem("Customer left, agent right", "split")
-        self.channels.setCurrentIndex(1 if settings.listen_channels == "split" else 0)
+        self.channels.setCurrentIndex(self.channels.findData(settings.listen_channels))
         self.gate = QDoubleSpinBox()
         self.gate.setRange(-100, 0)
         self.gate.setSuffix(" dBFS")
@@ -107,24 +108,21 @@ class SettingsDialog(QDialog):
                              ("self", "self: the party on the stream's leg hears"),
                              ("both", "both: everyone hears (barge only)")):
             self.target_legs.addItem(label, value)
-        self.target_legs.setCurrentIndex(
-            max(0, ["opposite", "self", "both"].index(settings.telnyx_target_legs)))
+        self.target_legs.setCurrentIndex(self.target_legs.findData(settings.telnyx_target_legs))
         self.target_legs.setToolTip(
             "Telnyx stream_bidirectional_target_legs, used when a stream does not say in its "
             "custom parameters (target_legs or reaches)")
         self.bidi_codec = QComboBox()
-        self.bidi_codec.addItems(["PCMU", "PCMA", "L16", "G722", "OPUS"])
+        self.bidi_codec.addItems(list(BIDI_CODECS))
         self.bidi_codec.setCurrentText(settings.telnyx_bidirectional_codec)
         self.bidi_rate = QComboBox()
-        for rate in (8000, 16000, 22050, 24000, 48000):
+        for rate in BIDI_RATES:
             self.bidi_rate.addItem(f"{rate} Hz", rate)
-        self.bidi_rate.setCurrentIndex(
-            max(0, [8000, 16000, 22050, 24000, 48000].index(settings.telnyx_bidirectional_rate)))
+        self.bidi_rate.setCurrentIndex(self.bidi_rate.findData(settings.telnyx_bidirectional_rate))
         self.stt = QComboBox()
         for key, label in STT_ENGINES.items():
             self.stt.addItem(label, key)
-        self.stt.setCurrentIndex(max(0, list(STT_ENGINES).index(settings.stt_engine)
-                                     if settings.stt_engine in STT_ENGINES else 0))
+        self.stt.setCurrentIndex(max(0, self.stt.findData(settings.stt_engine)))
         self.model_path = QLineEdit(settings.stt_model_path)
         self.model_path.setPlaceholderText("Empty: use a model installed with the app")
         self.silence = QDoubleSpinBox()
@@ -175,10 +173,7 @@ class SettingsDialog(QDialog):
             page = QWidget()
             form = QFormLayout(page)
             for label, field in rows:
-                if isinstance(field, QHBoxLayout):
-                    form.addRow(label, field)
-                else:
-                    form.addRow(label, field)
+                form.addRow(label, field)
             tabs.addTab(page, title)
 
         self.error = QLabel("")

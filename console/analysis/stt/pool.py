@@ -65,8 +65,6 @@ class SttPool:
         self.workers = max(1, workers)
         self.threads = threads
         self.focus: str | None = None  # the call the supervisor is looking at goes first
-        self.error: str | None = None
-        self.done = 0
         self._ctx = mp.get_context("spawn")  # no fork: the parent has threads and Qt
         self._results = self._ctx.Queue()
         self._queues = [self._ctx.Queue() for _ in range(self.workers)]
@@ -112,10 +110,6 @@ class SttPool:
             self._pending.append(job)
         self._wake.set()
 
-    @property
-    def queued(self) -> int:
-        return len(self._pending)
-
     def _take_batch(self) -> list[Job]:
         with self._lock:
             if not self._pending:
@@ -159,7 +153,6 @@ class SttPool:
             except Exception:
                 continue
             if error:
-                self.error = error
                 log.error("speech recognition: %s", error)
             with self._lock:
                 self._idle.add(index)
@@ -167,7 +160,6 @@ class SttPool:
                         if i in self._inflight]
             self._wake.set()
             for job, text in done:
-                self.done += 1
                 try:
                     self.on_text(job, text)
                 except Exception:

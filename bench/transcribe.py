@@ -107,7 +107,8 @@ async def run(calls: int, workers: int, stagger: float) -> None:
     print(f"latency from VAD end decision p50 {statistics.median(lat):.2f} s, "
           f"p95 {pct(0.95):.2f} s, max {lat[-1]:.2f} s")
     print(f"latency from the last word    p50 {statistics.median(lat) + hang:.2f} s, "
-          f"p95 {pct(0.95) + hang:.2f} s   (VAD hang {hang:.1f} s; targets 1.0 / 2.5 s)")
+          f"p95 {pct(0.95) + hang:.2f} s   (the above plus the VAD's fixed {hang:.1f} s hang; "
+          "targets 1.0 / 2.5 s)")
     print(f"CPU                           engine process {100 * engine_cpu / wall:.0f} %, "
           f"speech workers {100 * workers_cpu / wall:.0f} % (of one core)")
     print(f"WER, synthetic demo voices    {100 * errors / max(1, total):.1f} % "

@@ -28,6 +28,20 @@ def tone(n: int, freq: float = 440.0, rate: int = 8000, amp: int = 8000,
     return (np.sin(2 * np.pi * freq * t) * amp).astype(np.int16)
 
 
+def tone_s(freq: float, rate: int, seconds: float, amplitude: float = 8000,
+           phase: float = 0.0) -> np.ndarray:
+    """`seconds` of a sine as int16 (rounded, not truncated), starting at `phase` radians."""
+    t = np.arange(int(rate * seconds)) / rate
+    return np.rint(amplitude * np.sin(2 * np.pi * freq * t + phase)).astype(np.int16)
+
+
+def peak_frequency(pcm: np.ndarray, rate: int) -> float:
+    """The strongest frequency in `pcm` (Hann window; resolution rate / pcm.size)."""
+    x = pcm.astype(np.float64) * np.hanning(pcm.size)
+    spectrum = np.abs(np.fft.rfft(x))
+    return float(np.argmax(spectrum) * rate / pcm.size)
+
+
 def telnyx_start(stream_id: str, session: str, encoding: str = "PCMU", rate: int = 8000,
                  params: dict[str, str] | None = None, **start: Any) -> str:
     body = {"call_control_id": f"v3:{stream_id}", "call_session_id": session,

@@ -18,6 +18,21 @@ def shared_dir() -> Path:
     raise FileNotFoundError("shared/protocols/fixtures not found beside the repository")
 
 
+def audit_rows(data_dir: str | Path, call_id: str | None = None) -> list[tuple[str, str]]:
+    """The supervisor's audit trail in the store at `data_dir` as (action, detail), oldest
+    first (by id); only `call_id`'s rows when given."""
+    from console.store.db import connect, db_path
+
+    conn = connect(db_path(data_dir), readonly=True)
+    try:
+        sql, args = "SELECT action, detail FROM audit", ()
+        if call_id is not None:
+            sql, args = sql + " WHERE call_id = ?", (call_id,)
+        return [(r["action"], r["detail"]) for r in conn.execute(sql + " ORDER BY id", args)]
+    finally:
+        conn.close()
+
+
 @contextlib.asynccontextmanager
 async def running_engine(settings) -> AsyncIterator:  # type: ignore[no-untyped-def]
     from console.engine import Engine

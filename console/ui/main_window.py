@@ -256,7 +256,7 @@ class MainWindow(QMainWindow):
             if tile is not None:
                 tile.set_mode("")
                 tile.duration.setText("ended")
-            QTimer.singleShot(self.ended_linger_ms, lambda c=call_id: self._drop(c))
+            QTimer.singleShot(self.ended_linger_ms, self, lambda c=call_id: self._drop(c))
         if self.view.call is not None and self.view.call.id in changes.updated:
             self.view.refresh()
         if changes.ended and self.tabs.currentWidget() is self.history:

@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import peak_frequency, tone_s
 
 from console.audio import codecs
 from console.audio.codecs import (
@@ -34,17 +35,6 @@ with warnings.catch_warnings():
 
 ALL_CODES = bytes(range(256))
 ALL_INT16 = np.arange(-32768, 32768, dtype=np.int16)
-
-
-def tone(freq: float, rate: int, seconds: float, amplitude: float = 8000.0) -> np.ndarray:
-    t = np.arange(int(rate * seconds)) / rate
-    return np.rint(amplitude * np.sin(2 * np.pi * freq * t)).astype(np.int16)
-
-
-def peak_frequency(pcm: np.ndarray, rate: int) -> float:
-    x = pcm.astype(np.float64) * np.hanning(pcm.size)
-    spectrum = np.abs(np.fft.rfft(x))
-    return float(np.argmax(spectrum) * rate / pcm.size)
 
 
 # --- G.711 -----------------------------------------------------------------------------------
@@ -153,7 +143,7 @@ def test_l16_make_decoder_prefers_stated_byte_order() -> None:
 
 @pytest.mark.parametrize(("order", "dtype"), [("little", "<i2"), ("big", ">i2")])
 def test_l16_auto_detects_byte_order_of_a_tone(order: str, dtype: str) -> None:
-    signal = tone(440, 16000, 1.0)
+    signal = tone_s(440, 16000, 1.0)
     data = signal.astype(dtype).tobytes()
     dec = L16Decoder(16000, "auto")
     assert not dec.decided
@@ -168,7 +158,7 @@ def test_l16_auto_detects_byte_order_of_a_tone(order: str, dtype: str) -> None:
 
 @pytest.mark.parametrize(("order", "dtype"), [("little", "<i2"), ("big", ">i2")])
 def test_l16_auto_decides_on_quiet_tone_within_a_second(order: str, dtype: str) -> None:
-    signal = tone(440, 16000, 1.0, amplitude=300.0)
+    signal = tone_s(440, 16000, 1.0, amplitude=300.0)
     data = signal.astype(dtype).tobytes()
     dec = L16Decoder(16000, "auto")
     for i in range(0, len(data), 640):
@@ -189,7 +179,7 @@ def test_l16_auto_stays_undecided_on_silence() -> None:
 
 def test_l16_decided_order_is_not_reconsidered() -> None:
     dec = L16Decoder(16000, "big")
-    data = tone(440, 16000, 0.2).astype("<i2").tobytes()
+    data = tone_s(440, 16000, 0.2).astype("<i2").tobytes()
     dec.decode(data)
     assert dec.byte_order == "big"
 
@@ -205,7 +195,7 @@ def test_l16_odd_length_payload_carry() -> None:
 
 
 def test_l16_odd_split_stream_equals_whole() -> None:
-    signal = tone(300, 8000, 0.1)
+    signal = tone_s(300, 8000, 0.1)
     data = signal.astype(">i2").tobytes()
     dec = L16Decoder(8000, "big")
     rng = random.Random(5)
@@ -226,7 +216,7 @@ def test_l16_stereo_is_mixed_to_mono() -> None:
 
 @pytest.mark.parametrize("order", ["big", "little"])
 def test_l16_encoder_round_trip(order: str) -> None:
-    signal = tone(440, 16000, 0.02)
+    signal = tone_s(440, 16000, 0.02)
     enc = make_encoder("L16", 16000, order)
     assert enc.rate == 16000
     payload = enc.encode(signal)
@@ -240,7 +230,7 @@ def test_l16_encoder_round_trip(order: str) -> None:
 
 
 def test_g722_round_trip_16k_tone() -> None:
-    signal = tone(440, 16000, 1.0)
+    signal = tone_s(440, 16000, 1.0)
     enc = make_encoder("G722")
     assert enc.rate == 16000
     # A start frame's "G722 at 8000" is normalised to 16 kHz audio.
@@ -271,7 +261,7 @@ def test_g722_round_trip_16k_tone() -> None:
 
 
 def _opus_round_trip(rate: int, seconds: float) -> tuple[np.ndarray, np.ndarray]:
-    signal = tone(440, rate, seconds)
+    signal = tone_s(440, rate, seconds)
     enc = make_encoder("OPUS", rate)
     assert enc.rate == rate
     dec = make_decoder(normalise_format("OPUS", rate))
@@ -441,7 +431,7 @@ def test_codec_error_is_runtime_error() -> None:
 
 
 def test_resample_8k_to_16k_preserves_tone() -> None:
-    signal = tone(440, 8000, 1.0)
+    signal = tone_s(440, 8000, 1.0)
     out = resample(signal, 8000, 16000)
     assert out.dtype == np.int16
     assert out.size == 16000
@@ -451,13 +441,13 @@ def test_resample_8k_to_16k_preserves_tone() -> None:
 
 
 def test_resample_16k_to_8k_preserves_tone() -> None:
-    out = resample(tone(1000, 16000, 0.5), 16000, 8000)
+    out = resample(tone_s(1000, 16000, 0.5), 16000, 8000)
     assert out.size == 4000
     assert peak_frequency(out, 8000) == pytest.approx(1000, abs=4)
 
 
 def test_resample_same_rate_and_empty_are_identity() -> None:
-    signal = tone(440, 8000, 0.01)
+    signal = tone_s(440, 8000, 0.01)
     assert resample(signal, 8000, 8000) is signal
     assert resample(np.zeros(0, dtype=np.int16), 8000, 16000).size == 0
 
@@ -478,7 +468,7 @@ def test_resample_clips_instead_of_wrapping() -> None:
 
 
 def test_streaming_resampler_matches_one_shot() -> None:
-    signal = tone(440, 8000, 1.0)
+    signal = tone_s(440, 8000, 1.0)
     one_shot = resample(signal, 8000, 16000)
     rs = Resampler(8000, 16000)
     chunks = [signal[i : i + 160] for i in range(0, signal.size, 160)]
@@ -491,7 +481,7 @@ def test_streaming_resampler_matches_one_shot() -> None:
 
 
 def test_streaming_resampler_has_no_clicks_at_joins() -> None:
-    signal = tone(440, 8000, 0.5)
+    signal = tone_s(440, 8000, 0.5)
     rs = Resampler(8000, 16000)
     streamed = np.concatenate([rs.process(signal[i : i + 80]) for i in range(0, 4000, 80)])
     # A clean 440 Hz tone at 16 kHz moves at most 2*pi*440/16000*8000 ~ 1382 per sample

@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import peak_frequency, tone_s
 
 from console.audio.codecs import LiveResampler, resample
 
 RATIOS = [(8000, 48000), (16000, 48000), (48000, 8000), (48000, 16000), (8000, 44100),
           (44100, 8000)]
-
-
-def tone(freq: float, rate: int, seconds: float, amplitude: float = 8000.0,
-         phase: float = 0.0) -> np.ndarray:
-    t = np.arange(int(rate * seconds)) / rate
-    return np.rint(amplitude * np.sin(2 * np.pi * freq * t + phase)).astype(np.int16)
 
 
 def two_tones(rate: int, seconds: float) -> np.ndarray:
@@ -26,12 +21,6 @@ def two_tones(rate: int, seconds: float) -> np.ndarray:
 
 def feed(r: LiveResampler, x: np.ndarray, block: int) -> list[np.ndarray]:
     return [r.process(x[i : i + block]) for i in range(0, x.size, block)]
-
-
-def peak_frequency(pcm: np.ndarray, rate: int) -> float:
-    x = pcm.astype(np.float64) * np.hanning(pcm.size)
-    spectrum = np.abs(np.fft.rfft(x))
-    return float(np.argmax(spectrum) * rate / pcm.size)
 
 
 def phase_delay_s(y: np.ndarray, rate: int, freq: float, start: int) -> float:
@@ -57,7 +46,7 @@ def fractional_shift(y: np.ndarray, samples: float) -> np.ndarray:
 def test_steady_output_size_per_block(from_rate: int, to_rate: int, block_ms: float) -> None:
     block = int(from_rate * block_ms / 1000)
     sizes = [o.size for o in feed(LiveResampler(from_rate, to_rate),
-                                  tone(440, from_rate, 0.5), block)]
+                                  tone_s(440, from_rate, 0.5), block)]
     expected = round(block * to_rate / from_rate)
     assert all(abs(s - expected) <= 1 for s in sizes[2:]), (expected, sorted(set(sizes)))
     assert sizes[0] > 0  # output from the very first block: no start-up hold
@@ -67,7 +56,7 @@ def test_steady_output_size_per_block(from_rate: int, to_rate: int, block_ms: fl
 def test_odd_block_sizes_stay_steady(from_rate: int, to_rate: int) -> None:
     block = 37
     sizes = [o.size for o in feed(LiveResampler(from_rate, to_rate),
-                                  tone(440, from_rate, 0.2), block)]
+                                  tone_s(440, from_rate, 0.2), block)]
     full = sizes[:-1]  # the last block may be short
     expected = block * to_rate / from_rate
     assert all(abs(s - expected) <= 1 for s in full[2:]), (expected, sorted(set(full)))
@@ -75,7 +64,7 @@ def test_odd_block_sizes_stay_steady(from_rate: int, to_rate: int) -> None:
 
 @pytest.mark.parametrize(("from_rate", "to_rate"), RATIOS)
 def test_total_length_is_exact_ratio(from_rate: int, to_rate: int) -> None:
-    x = tone(440, from_rate, 1.0)
+    x = tone_s(440, from_rate, 1.0)
     out = feed(LiveResampler(from_rate, to_rate), x, from_rate // 100)
     total = sum(o.size for o in out)
     assert abs(total - x.size * to_rate / from_rate) <= 2
@@ -86,7 +75,7 @@ def test_total_length_is_exact_ratio(from_rate: int, to_rate: int) -> None:
 
 @pytest.mark.parametrize(("from_rate", "to_rate"), RATIOS)
 def test_tone_keeps_its_pitch(from_rate: int, to_rate: int) -> None:
-    out = np.concatenate(feed(LiveResampler(from_rate, to_rate), tone(440, from_rate, 1.0),
+    out = np.concatenate(feed(LiveResampler(from_rate, to_rate), tone_s(440, from_rate, 1.0),
                               from_rate // 100))
     assert out.dtype == np.int16
     assert abs(peak_frequency(out, to_rate) - 440) <= 2
@@ -108,7 +97,7 @@ def test_delay_under_2ms_by_impulse(from_rate: int, to_rate: int) -> None:
 
 @pytest.mark.parametrize(("from_rate", "to_rate"), RATIOS)
 def test_delay_under_2ms_by_phase(from_rate: int, to_rate: int) -> None:
-    y = np.concatenate(feed(LiveResampler(from_rate, to_rate), tone(440, from_rate, 0.5),
+    y = np.concatenate(feed(LiveResampler(from_rate, to_rate), tone_s(440, from_rate, 0.5),
                             from_rate // 100))
     delay = phase_delay_s(y, to_rate, 440, to_rate // 20)
     assert delay < 0.002, delay
@@ -162,7 +151,7 @@ def test_uneven_blocks_are_seamless() -> None:
 @pytest.mark.parametrize("from_rate", [48000, 44100])
 def test_anti_aliasing_5khz_to_8khz(from_rate: int) -> None:
     amplitude = 8000.0
-    x = tone(5000, from_rate, 0.5, amplitude)
+    x = tone_s(5000, from_rate, 0.5, amplitude)
     y = np.concatenate(feed(LiveResampler(from_rate, 8000), x, from_rate // 100))
     steady = y[400:].astype(np.float64)
     rms_out = max(float(np.sqrt(np.mean(steady**2))), 1e-9)
@@ -172,7 +161,7 @@ def test_anti_aliasing_5khz_to_8khz(from_rate: int) -> None:
 
 def test_passband_tone_near_new_nyquist_is_kept() -> None:
     # 3 kHz at 48 kHz is under 8 kHz's Nyquist: it must pass, not be cut with the aliases
-    y = np.concatenate(feed(LiveResampler(48000, 8000), tone(3000, 48000, 0.5), 480))
+    y = np.concatenate(feed(LiveResampler(48000, 8000), tone_s(3000, 48000, 0.5), 480))
     steady = y[400:].astype(np.float64)
     assert np.sqrt(np.mean(steady**2)) > 0.8 * 8000 / np.sqrt(2)
     assert abs(peak_frequency(y, 8000) - 3000) <= 4
@@ -185,7 +174,7 @@ def test_empty_input(from_rate: int, to_rate: int) -> None:
     assert out.dtype == np.int16
     assert out.size == 0
     # an empty block in the middle changes nothing
-    x = tone(440, from_rate, 0.1)
+    x = tone_s(440, from_rate, 0.1)
     a = LiveResampler(from_rate, to_rate)
     first = a.process(x[: x.size // 2])
     assert a.process(x[:0]).size == 0
@@ -194,7 +183,7 @@ def test_empty_input(from_rate: int, to_rate: int) -> None:
 
 
 def test_full_scale_is_clipped_not_wrapped() -> None:
-    x = tone(440, 8000, 0.2, 32767)
+    x = tone_s(440, 8000, 0.2, 32767)
     y = np.concatenate(feed(LiveResampler(8000, 48000), x, 80))
     # overshoot past full scale must saturate; a wrap would jump to the other rail (~65536)
     assert np.max(np.abs(np.diff(y.astype(np.int32)))) < 8000

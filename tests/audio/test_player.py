@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers import peak_frequency, tone_s
 
 from console.audio.player import ListenOutput
 from console.audio.ring import RingBuffer
@@ -37,17 +38,6 @@ class Clock:
         self.now += seconds
 
 
-def tone(freq: float, rate: int, seconds: float, amplitude: float = 8000.0) -> np.ndarray:
-    t = np.arange(int(rate * seconds)) / rate
-    return np.rint(amplitude * np.sin(2 * np.pi * freq * t)).astype(np.int16)
-
-
-def peak_frequency(pcm: np.ndarray, rate: int) -> float:
-    x = pcm.astype(np.float64) * np.hanning(pcm.size)
-    spectrum = np.abs(np.fft.rfft(x))
-    return float(np.argmax(spectrum) * rate / pcm.size)
-
-
 def player(clock: Clock | None = None, **kwargs: Any) -> ListenOutput:
     out = ListenOutput(clock=clock or Clock(), **kwargs)
     assert out.configure(RATE, 2) == BLOCK
@@ -74,13 +64,29 @@ def agent(call_id: str = "A", key: str = "A-a", rate: int = RATE, role: Any = Ro
     return Track(key, call_id, rate, role)
 
 
+def listening(seconds: float, fed_ms: int = 40, both: bool = False
+              ) -> tuple[Clock, ListenOutput, np.ndarray, np.ndarray]:
+    """Call A selected on a player with its own clock, and a 440 Hz tone `seconds` long whose
+    first `fed_ms` (40: the jitter target, so it plays) are fed to the customer's lane, and
+    the agent's too with `both`. Returns the clock, the player, new outdata and the tone."""
+    clock = Clock()
+    out = player(clock)
+    out.select("A", {})
+    x = tone_s(440, RATE, seconds)
+    if fed_ms:
+        out.feed(cust(), x[: fed_ms * MS])
+        if both:
+            out.feed(agent(), x[: fed_ms * MS])
+    return clock, out, new_outdata(), x
+
+
 # --- starting ---------------------------------------------------------------------------------
 
 
 def test_nothing_plays_before_select() -> None:
     out = player()
     od = new_outdata()
-    out.feed(cust(), tone(440, RATE, 0.2))
+    out.feed(cust(), tone_s(440, RATE, 0.2))
     for _ in range(5):
         assert not run(out, od).any()
     assert out.stats().buffered_ms == {"customer": 0.0, "agent": 0.0}
@@ -90,7 +96,7 @@ def test_nothing_plays_until_jitter_target_is_fed() -> None:
     out = player()
     out.select("A", {})
     od = new_outdata()
-    x = tone(440, RATE, 0.1)
+    x = tone_s(440, RATE, 0.1)
     out.feed(cust(), x[: 30 * MS])
     for _ in range(3):
         assert not run(out, od).any()
@@ -109,8 +115,8 @@ def test_other_calls_audio_is_ignored() -> None:
     out = player()
     out.select("A", {})
     od = new_outdata()
-    out.feed(cust(call_id="B", key="B-c"), tone(440, RATE, 0.2))
-    out.feed(agent(call_id="B", key="B-a"), tone(440, RATE, 0.2))
+    out.feed(cust(call_id="B", key="B-c"), tone_s(440, RATE, 0.2))
+    out.feed(agent(call_id="B", key="B-a"), tone_s(440, RATE, 0.2))
     for _ in range(5):
         assert not run(out, od).any()
     assert out.stats().buffered_ms == {"customer": 0.0, "agent": 0.0}
@@ -119,14 +125,14 @@ def test_other_calls_audio_is_ignored() -> None:
 def test_unknown_role_is_ignored() -> None:
     out = player()
     out.select("A", {})
-    out.feed(Track("A-x", "A", RATE, "supervisor"), tone(440, RATE, 0.2))
+    out.feed(Track("A-x", "A", RATE, "supervisor"), tone_s(440, RATE, 0.2))
     assert out.stats().buffered_ms == {"customer": 0.0, "agent": 0.0}
 
 
 def test_wrong_frame_count_outputs_silence() -> None:
     out = player()
     out.select("A", {})
-    out.feed(cust(), tone(440, RATE, 0.1))
+    out.feed(cust(), tone_s(440, RATE, 0.1))
     od = np.ones((256, 2), np.float32)
     out._callback(od, 256, None, None)
     assert not od.any()
@@ -137,12 +143,12 @@ def test_track_at_8k_is_resampled() -> None:
     out = player()
     out.select("A", {})
     od = new_outdata()
-    out.feed(cust(rate=8000), tone(440, 8000, 0.04))  # 40 ms: exactly the target at 48 kHz
+    out.feed(cust(rate=8000), tone_s(440, 8000, 0.04))  # 40 ms: exactly the target at 48 kHz
     assert out.stats().buffered_ms["customer"] == pytest.approx(40.0)
     left = []
     for i in range(20):
         if i % 2 == 0:
-            out.feed(cust(rate=8000), tone(440, 8000, 0.6)[320 + i * 80 : 320 + (i + 2) * 80])
+            out.feed(cust(rate=8000), tone_s(440, 8000, 0.6)[320 + i * 80 : 320 + (i + 2) * 80])
         left.append(run(out, od)[:, 0])
     y = np.concatenate(left)
     assert abs(peak_frequency(y, RATE) - 440) <= 5
@@ -167,8 +173,8 @@ def _play_both(out: ListenOutput, c: np.ndarray, a: np.ndarray, blocks: int) -> 
 
 
 def test_mix_sums_both_into_both_channels() -> None:
-    c = tone(440, RATE, 0.5, 8000)
-    a = tone(1000, RATE, 0.5, 4000)
+    c = tone_s(440, RATE, 0.5, 8000)
+    a = tone_s(1000, RATE, 0.5, 4000)
     y = _play_both(player(mode="mix"), c, a, 10)
     expected = (c[: 10 * BLOCK].astype(np.float32) + a[: 10 * BLOCK]) / 32768.0
     expected[:BLOCK] *= np.linspace(0.0, 1.0, BLOCK, dtype=np.float32)
@@ -184,8 +190,8 @@ def test_mix_clips_to_full_scale() -> None:
 
 
 def test_split_puts_customer_left_agent_right() -> None:
-    c = tone(440, RATE, 0.5, 8000)
-    a = tone(1000, RATE, 0.5, 4000)
+    c = tone_s(440, RATE, 0.5, 8000)
+    a = tone_s(1000, RATE, 0.5, 4000)
     y = _play_both(player(mode="split"), c, a, 10)
     ramp = np.linspace(0.0, 1.0, BLOCK, dtype=np.float32)
     exp_c = c[: 10 * BLOCK] / np.float32(32768.0)
@@ -202,7 +208,7 @@ def test_split_on_mono_device_mixes() -> None:
     out = ListenOutput(clock=Clock(), mode="split")
     out.configure(RATE, 1)
     out.select("A", {})
-    c = tone(440, RATE, 0.1, 8000)
+    c = tone_s(440, RATE, 0.1, 8000)
     out.feed(cust(), c[: 40 * MS])
     out.feed(agent(), c[: 40 * MS])
     od = np.zeros((BLOCK, 1), np.float32)
@@ -216,8 +222,8 @@ def test_unknown_mode_falls_back_to_mix() -> None:
 
 
 def test_volume_scales_output() -> None:
-    c = tone(440, RATE, 0.5, 8000)
-    a = tone(1000, RATE, 0.5, 4000)
+    c = tone_s(440, RATE, 0.5, 8000)
+    a = tone_s(1000, RATE, 0.5, 4000)
     full = _play_both(player(mode="split"), c, a, 8)
     quiet_out = player(mode="split")
     quiet_out.set_volume(0.5)
@@ -251,12 +257,7 @@ def _play_until_dry(out: ListenOutput, clock: Clock, od: np.ndarray) -> None:
 
 
 def test_underrun_is_counted_and_silent_and_raises_target() -> None:
-    clock = Clock()
-    out = player(clock)
-    out.select("A", {})
-    od = new_outdata()
-    x = tone(440, RATE, 1.0)
-    out.feed(cust(), x[: 40 * MS])
+    clock, out, od, x = listening(1.0)
     for _ in range(4):
         assert run(out, od).any()
         clock.advance(0.01)
@@ -274,13 +275,8 @@ def test_underrun_is_counted_and_silent_and_raises_target() -> None:
 
 
 def test_repeated_underruns_bounded_by_max() -> None:
-    clock = Clock()
-    out = player(clock)
-    out.select("A", {})
-    od = new_outdata()
-    x = tone(440, RATE, 0.5)
+    clock, out, od, x = listening(0.5)
     targets = []
-    out.feed(cust(), x[: 40 * MS])
     for _ in range(10):
         _play_until_dry(out, clock, od)
         out.feed(cust(), x[: 20 * MS])  # the adaptation happens on the feed after running dry
@@ -298,10 +294,7 @@ def test_repeated_underruns_bounded_by_max() -> None:
 
 
 def test_regular_arrival_keeps_minimum_target() -> None:
-    clock = Clock()
-    out = player(clock)
-    out.select("A", {})
-    x = tone(440, RATE, 1.0)
+    clock, out, _, x = listening(1.0, fed_ms=0)
     for i in range(40):
         out.feed(cust(), x[i * 20 * MS : (i + 1) * 20 * MS])
         clock.advance(0.02)
@@ -309,10 +302,7 @@ def test_regular_arrival_keeps_minimum_target() -> None:
 
 
 def test_irregular_arrival_raises_target() -> None:
-    clock = Clock()
-    out = player(clock)
-    out.select("A", {})
-    x = tone(440, RATE, 1.0)
+    clock, out, _, x = listening(1.0, fed_ms=0)
     for i in range(40):
         out.feed(cust(), x[i * 20 * MS : (i + 1) * 20 * MS])
         clock.advance(0.0 if i % 2 == 0 else 0.04)  # same average rate, 20 ms of jitter
@@ -324,10 +314,7 @@ def test_irregular_arrival_raises_target() -> None:
 
 
 def test_extreme_jitter_is_bounded_by_max() -> None:
-    clock = Clock()
-    out = player(clock)
-    out.select("A", {})
-    x = tone(440, RATE, 0.5)
+    clock, out, _, x = listening(0.5, fed_ms=0)
     for i in range(60):
         out.feed(cust(), x[:BLOCK])
         clock.advance(0.0 if i % 2 == 0 else 0.5)
@@ -335,13 +322,8 @@ def test_extreme_jitter_is_bounded_by_max() -> None:
 
 
 def test_backlog_is_caught_up() -> None:
-    clock = Clock()
-    out = player(clock)
-    out.select("A", {})
-    od = new_outdata()
-    x = tone(440, RATE, 1.5)
+    clock, out, od, x = listening(1.5)
     pos = 40 * MS
-    out.feed(cust(), x[:pos])
     for _ in range(10):  # steady playback: 20 ms fed per two callbacks
         out.feed(cust(), x[pos : pos + 20 * MS])
         pos += 20 * MS
@@ -367,7 +349,7 @@ def test_backlog_is_caught_up() -> None:
 
 def _history(freq: float, rate: int = 8000) -> RingBuffer:
     ring = RingBuffer(4.0, rate)
-    ring.write(tone(freq, rate, 1.0))
+    ring.write(tone_s(freq, rate, 1.0))
     return ring
 
 
@@ -388,13 +370,8 @@ def test_select_with_history_starts_at_once_with_fade_in() -> None:
 
 
 def test_switch_fades_old_call_out_then_new_in() -> None:
-    clock = Clock()
-    out = player(clock)
-    od = new_outdata()
-    out.select("A", {})
-    a_tone = tone(440, RATE, 1.0, 8000)
+    clock, out, od, a_tone = listening(1.0)
     pos = 40 * MS
-    out.feed(cust(), a_tone[:pos])
     for _ in range(6):
         out.feed(cust(), a_tone[pos : pos + 20 * MS])
         pos += 20 * MS
@@ -424,7 +401,7 @@ def test_switch_fades_old_call_out_then_new_in() -> None:
 def test_switch_content_is_the_new_calls_tone_and_continues_seamlessly() -> None:
     out = player()
     od = new_outdata()
-    b = tone(1000, 8000, 2.0, 8000)
+    b = tone_s(1000, 8000, 2.0, 8000)
     ring = RingBuffer(4.0, 8000)
     ring.write(b[:8000])
     out.select("B", {"customer": ("B-c", ring)})
@@ -449,11 +426,11 @@ def test_select_none_silences() -> None:
     out = player()
     od = new_outdata()
     out.select("A", {})
-    out.feed(cust(), tone(440, RATE, 0.1))
+    out.feed(cust(), tone_s(440, RATE, 0.1))
     assert run(out, od).any()
     out.select(None, {})
     run(out, od)  # the fade-out block
-    out.feed(cust(), tone(440, RATE, 0.1))
+    out.feed(cust(), tone_s(440, RATE, 0.1))
     for _ in range(3):
         assert not run(out, od).any()
 
@@ -462,14 +439,8 @@ def test_switch_to_call_without_agent_history_is_not_an_underrun() -> None:
     """A lane the new call has no audio for yet goes quiet because of the switch, not
     because audio came late: it must not count as an underrun, nor raise that lane's jitter
     target for the new call."""
-    clock = Clock()
-    out = player(clock)
-    od = new_outdata()
-    out.select("A", {})
-    x = tone(440, RATE, 1.0)
+    clock, out, od, x = listening(1.0, both=True)
     pos = 40 * MS
-    out.feed(cust(), x[:pos])
-    out.feed(agent(), x[:pos])
     for _ in range(5):
         out.feed(cust(), x[pos : pos + 20 * MS])
         out.feed(agent(), x[pos : pos + 20 * MS])
@@ -490,8 +461,8 @@ def test_stop_listening_is_not_an_underrun() -> None:
     out = player()
     od = new_outdata()
     out.select("A", {})
-    out.feed(cust(), tone(440, RATE, 0.1))
-    out.feed(agent(), tone(440, RATE, 0.1))
+    out.feed(cust(), tone_s(440, RATE, 0.1))
+    out.feed(agent(), tone_s(440, RATE, 0.1))
     for _ in range(3):
         run(out, od)
     assert out.stats().underruns == 0
@@ -512,7 +483,7 @@ def test_callback_keeps_its_buffers() -> None:
     lanes = dict(out._lanes)
     ids = {r: (id(lane.buf), id(lane.fbuf)) for r, lane in lanes.items()}
     out.select("A", {})
-    x = tone(440, RATE, 1.0)
+    x = tone_s(440, RATE, 1.0)
     out.feed(cust(), x[: 40 * MS])
     out.feed(agent(), x[: 40 * MS])
     for i in range(20):  # plays

@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import peak_frequency, tone_s
 
 from console.audio.codecs import CodecError, alaw_decode, make_decoder, ulaw_decode
 from console.audio.transmit import FrameEncoder, Level, NoiseGate, level_of
 from console.core.events import MediaFormat
-
-
-def tone(freq: float, rate: int, seconds: float, amplitude: float = 8000.0) -> np.ndarray:
-    t = np.arange(int(rate * seconds)) / rate
-    return np.rint(amplitude * np.sin(2 * np.pi * freq * t)).astype(np.int16)
-
-
-def peak_frequency(pcm: np.ndarray, rate: int) -> float:
-    x = pcm.astype(np.float64) * np.hanning(pcm.size)
-    spectrum = np.abs(np.fft.rfft(x))
-    return float(np.argmax(spectrum) * rate / pcm.size)
 
 
 def push_blocks(enc: FrameEncoder, pcm: np.ndarray, block: int) -> list[list[bytes]]:
@@ -26,7 +16,7 @@ def push_blocks(enc: FrameEncoder, pcm: np.ndarray, block: int) -> list[list[byt
 
 
 def loud() -> Level:
-    return level_of(tone(440, 8000, 0.02, 8000))
+    return level_of(tone_s(440, 8000, 0.02, 8000))
 
 
 def quiet() -> Level:
@@ -37,13 +27,13 @@ def quiet() -> Level:
 
 
 def test_level_of_full_scale_sine() -> None:
-    lvl = level_of(tone(1000, 48000, 0.1, 32767))
+    lvl = level_of(tone_s(1000, 48000, 0.1, 32767))
     assert lvl.rms_db == pytest.approx(-3.01, abs=0.1)
     assert lvl.peak_db == pytest.approx(0.0, abs=0.05)
 
 
 def test_level_of_half_scale_sine() -> None:
-    lvl = level_of(tone(1000, 48000, 0.1, 16384))
+    lvl = level_of(tone_s(1000, 48000, 0.1, 16384))
     assert lvl.rms_db == pytest.approx(-9.03, abs=0.1)
     assert lvl.peak_db == pytest.approx(-6.02, abs=0.05)
 
@@ -66,7 +56,7 @@ def test_level_of_most_negative_sample_is_full_scale() -> None:
 
 def test_gate_stays_closed_below_threshold() -> None:
     gate = NoiseGate(threshold_db=-50.0, hold_s=0.3)
-    hum = level_of(tone(50, 8000, 0.02, 20))  # about -67 dBFS rms
+    hum = level_of(tone_s(50, 8000, 0.02, 20))  # about -67 dBFS rms
     assert hum.rms_db < -50.0
     assert not any(gate.process(hum, t * 0.02) for t in range(50))
     assert not gate.is_open
@@ -112,7 +102,7 @@ def test_gate_reset_closes_at_once() -> None:
 def test_pcmu_from_48k_mic() -> None:
     enc = FrameEncoder("PCMU", 8000, 48000)
     assert (enc.rate, enc.frame) == (8000, 160)
-    pushes = push_blocks(enc, tone(440, 48000, 1.0), 480)
+    pushes = push_blocks(enc, tone_s(440, 48000, 1.0), 480)
     payloads = [p for push in pushes for p in push]
     assert 49 <= len(payloads) <= 51
     assert all(len(p) == 160 for p in payloads)
@@ -126,7 +116,7 @@ def test_pcmu_from_48k_mic() -> None:
 
 def test_pcma_from_48k_mic() -> None:
     enc = FrameEncoder("PCMA", 8000, 48000)
-    payloads = [p for push in push_blocks(enc, tone(1000, 48000, 0.5), 480) for p in push]
+    payloads = [p for push in push_blocks(enc, tone_s(1000, 48000, 0.5), 480) for p in push]
     assert 24 <= len(payloads) <= 26
     assert all(len(p) == 160 for p in payloads)
     pcm = alaw_decode(b"".join(payloads))
@@ -141,7 +131,7 @@ def test_pcmu_ignores_asked_rate() -> None:
 def test_l16_big_endian_16k() -> None:
     enc = FrameEncoder("L16", 16000, 48000)
     assert (enc.rate, enc.frame) == (16000, 320)
-    payloads = [p for push in push_blocks(enc, tone(440, 48000, 1.0), 480) for p in push]
+    payloads = [p for push in push_blocks(enc, tone_s(440, 48000, 1.0), 480) for p in push]
     assert 49 <= len(payloads) <= 51
     assert all(len(p) == 640 for p in payloads)
     data = b"".join(payloads)
@@ -156,21 +146,21 @@ def test_l16_big_endian_16k() -> None:
 
 def test_l16_little_endian_on_request() -> None:
     enc = FrameEncoder("L16", 16000, 48000, l16_byte_order="little")
-    data = b"".join(p for push in push_blocks(enc, tone(440, 48000, 0.5), 480) for p in push)
+    data = b"".join(p for push in push_blocks(enc, tone_s(440, 48000, 0.5), 480) for p in push)
     little = np.frombuffer(data, "<i2")
     assert abs(peak_frequency(little, 16000) - 440) <= 4
 
 
 def test_same_rate_needs_no_resampling() -> None:
     enc = FrameEncoder("L16", 16000, 16000)
-    x = tone(440, 16000, 0.1)
+    x = tone_s(440, 16000, 0.1)
     data = b"".join(p for push in push_blocks(enc, x, 100) for p in push)
     assert np.array_equal(np.frombuffer(data, ">i2"), x[: len(data) // 2])
 
 
 def test_remainder_is_kept_for_next_push() -> None:
     enc = FrameEncoder("L16", 8000, 8000)
-    x = tone(440, 8000, 0.1)
+    x = tone_s(440, 8000, 0.1)
     assert enc.push(x[:100]) == []
     first = enc.push(x[100:250])
     assert len(first) == 1
@@ -182,7 +172,7 @@ def test_remainder_is_kept_for_next_push() -> None:
 def test_g722_frames() -> None:
     enc = FrameEncoder("G722", 16000, 48000)
     assert (enc.rate, enc.frame) == (16000, 320)
-    payloads = [p for push in push_blocks(enc, tone(440, 48000, 1.0), 480) for p in push]
+    payloads = [p for push in push_blocks(enc, tone_s(440, 48000, 1.0), 480) for p in push]
     assert 49 <= len(payloads) <= 51
     assert all(len(p) == 160 for p in payloads)
     dec = make_decoder(MediaFormat("G722", 16000))

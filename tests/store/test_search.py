@@ -26,7 +26,13 @@ def test_search_finds_words_and_prefixes(tmp_path: Path) -> None:
     # Partial (tentative) lines are never stored, so never found.
     assert conn.execute("SELECT COUNT(*) FROM segments WHERE text = 'I was char'"
                         ).fetchone()[0] == 0
-    assert search_segments(conn, 'refund" OR "x') == search_segments(conn, "refund OR x")
+    # Quotes typed into the box are not query syntax: each word is looked for as a word, so
+    # `OR` is not an operator here (as one, this would find every "refund" line).
+    assert fts_query('refund" OR "x') == fts_query("refund OR x") == '"refund" "OR" "x"*'
+    assert search_segments(conn, 'refund" OR "x') == search_segments(conn, "refund OR x") == []
+    quoted = search_segments(conn, '"refund" "today"')  # a line with "today" in quotes
+    assert {h["call_id"] for h in quoted} == {"call-1", "call-2"}
+    assert quoted == search_segments(conn, "refund today")
     assert search_segments(conn, "   ") == []
     calls = list_calls(conn, search="cancel account")
     assert {c["id"] for c in calls} == {"call-1", "call-2"}

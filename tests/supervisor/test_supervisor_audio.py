@@ -5,44 +5,32 @@ a tone played into the microphone sink)."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 import sound
-from support import running_engine
+from helpers import peak_frequency, tone_s, wait_for
+from support import audit_rows, running_engine
 
 from console.audio.codecs import resample, ulaw_decode, ulaw_encode
 from console.sim.client import CallResult, SimOptions, plan_calls, play_call
 from console.sim.dialogues import load_dialogues
-from console.store.db import db_path
 from console.supervisor.controller import SupervisorAudio
 
 pytestmark = pytest.mark.timeout(90)
 
 TONE_HZ = 1000
+WAIT_S = 5.0  # how long a supervisor action may take to show (helpers.wait_for's default: 15)
 
 
-def tone(seconds: float, hz: int = TONE_HZ, level: int = 9000) -> np.ndarray:
-    t = np.arange(int(sound.RATE * seconds)) / sound.RATE
-    return (level * np.sin(2 * np.pi * hz * t)).astype(np.int16)
+def tone(seconds: float) -> np.ndarray:
+    """The supervisor speaking: TONE_HZ into the microphone, at the sound card's 48 kHz."""
+    return tone_s(TONE_HZ, sound.RATE, seconds, amplitude=9000)
 
 
 def dominant_hz(payload: bytes, rate: int = 8000) -> float:
-    x = ulaw_decode(payload).astype(np.float64)
-    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size)))
-    return float(np.argmax(spectrum) * rate / x.size)
-
-
-async def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
+    return peak_frequency(ulaw_decode(payload), rate)
 
 
 class Session:
@@ -69,16 +57,8 @@ async def start_call(engine: Any, provider: str, legs: str, seconds: float = 6.0
     plan = plan_calls(load_dialogues(), opts)[0]
     task = asyncio.ensure_future(play_call(plan, opts))
     await wait_for(lambda: any(c.state == "active" and c.tracks()
-                               for c in engine.registry.calls.values()))
+                               for c in engine.registry.calls.values()), WAIT_S)
     return task, plan
-
-
-def audit_rows(settings: Any) -> list[tuple[str, str]]:
-    db = sqlite3.connect(db_path(settings.data_path()))
-    try:
-        return db.execute("SELECT action, detail FROM audit ORDER BY id").fetchall()
-    finally:
-        db.close()
 
 
 @pytest.fixture
@@ -93,7 +73,7 @@ async def test_listen_plays_the_call_on_the_speakers(settings, card) -> None:
         call_id = next(iter(engine.registry.calls))
         rec = card.record_speakers()
         sup.request(call_id, "listen")
-        await wait_for(lambda: sup.state.listening == call_id)
+        await wait_for(lambda: sup.state.listening == call_id, WAIT_S)
         assert sup.state.mode_of(call_id) == "listening"
         await task
         heard = rec.stop()
@@ -154,14 +134,14 @@ async def test_whisper_reaches_the_agent_stream_only(settings, card, provider,
         task, _ = await start_call(engine, provider, "split")
         s = Session(engine, sup, task, None)
         await s.act("whisper")
-        await wait_for(lambda: sup.state.talking == s.call_id)
+        await wait_for(lambda: sup.state.talking == s.call_id, WAIT_S)
         assert sup.state.mode_of(s.call_id) == "whispering"
         assert sup.state.listening == s.call_id  # whispering, the supervisor hears the call
         player = card.play_into_mic(tone(1.0))
-        await wait_for(lambda: sup.frames_sent >= 30)
+        await wait_for(lambda: sup.frames_sent >= 30, WAIT_S)
         await asyncio.to_thread(player.wait, 10)
         await s.act("whisper_off")
-        await wait_for(lambda: sup.state.talking is None)
+        await wait_for(lambda: sup.state.talking is None, WAIT_S)
         result = await task
         sup.close()
     by_leg = {r.leg: r for r in result.streams}
@@ -177,7 +157,7 @@ async def test_whisper_reaches_the_agent_stream_only(settings, card, provider,
     assert abs(dominant_hz(bytes(whispered.received_media)) - TONE_HZ) < 20
     assert [m.get("event") for m in whispered.received][-1] == "clear"
     assert other.received == []  # the customer's leg never got a byte
-    actions = [a for a, _ in audit_rows(settings)]
+    actions = [a for a, _ in audit_rows(settings.data_path())]
     assert actions.index("whisper_start") < actions.index("whisper_stop")
     assert "listen_start" in actions
 
@@ -188,14 +168,14 @@ async def test_barge_reaches_both_legs(settings, card) -> None:
         task, _ = await start_call(engine, "telnyx", "split")
         s = Session(engine, sup, task, None)
         await s.act("barge")
-        await wait_for(lambda: sup.state.talk_mode == "barge")
+        await wait_for(lambda: sup.state.talk_mode == "barge", WAIT_S)
         assert sup.state.mode_of(s.call_id) == "barging"
         assert len(sup.targets()) == 2
         player = card.play_into_mic(tone(0.8))
         await asyncio.to_thread(player.wait, 10)
-        await wait_for(lambda: sup.frames_sent >= 40)
+        await wait_for(lambda: sup.frames_sent >= 40, WAIT_S)
         await s.act("barge_toggle")
-        await wait_for(lambda: sup.state.talking is None)
+        await wait_for(lambda: sup.state.talking is None, WAIT_S)
         result = await task
         sup.close()
     for leg in result.streams:
@@ -210,22 +190,22 @@ async def test_barge_on_one_stream_that_reaches_both(settings, card) -> None:
         task, _ = await start_call(engine, "telnyx", "single", params={"target_legs": "both"})
         s = Session(engine, sup, task, None)
         await s.act("whisper")  # would reach the customer too: refused
-        await wait_for(lambda: bool(sup.state.message))
+        await wait_for(lambda: bool(sup.state.message), WAIT_S)
         assert sup.state.talking is None
         assert "Cannot whisper" in sup.state.message
         assert "target_legs=both" in sup.state.message
         await s.act("barge")
-        await wait_for(lambda: sup.state.talk_mode == "barge")
+        await wait_for(lambda: sup.state.talk_mode == "barge", WAIT_S)
         player = card.play_into_mic(tone(0.5))
         await asyncio.to_thread(player.wait, 10)
-        await wait_for(lambda: sup.frames_sent >= 20)
+        await wait_for(lambda: sup.frames_sent >= 20, WAIT_S)
         await s.act("stop")
-        await wait_for(lambda: sup.state.talking is None and sup.state.listening is None)
+        await wait_for(lambda: sup.state.talking is None and sup.state.listening is None, WAIT_S)
         result = await task
         sup.close()
     (leg,) = result.streams
     assert abs(dominant_hz(bytes(leg.received_media)) - TONE_HZ) < 20
-    actions = [a for a, _ in audit_rows(settings)]
+    actions = [a for a, _ in audit_rows(settings.data_path())]
     assert "whisper_refused" in actions
     assert actions.index("barge_start") < actions.index("barge_stop")
     assert actions.index("barge_start") < actions.index("listen_stop")
@@ -238,7 +218,7 @@ async def test_whisper_is_refused_on_a_twilio_customer_leg(settings, card) -> No
                                    params={"agent:bidirectional": "false"})
         s = Session(engine, sup, task, None)
         await s.act("whisper")
-        await wait_for(lambda: bool(sup.state.message))
+        await wait_for(lambda: bool(sup.state.message), WAIT_S)
         assert sup.state.talking is None
         message = sup.state.message
         assert message.startswith("Cannot whisper: no stream of this call reaches the agent")
@@ -247,7 +227,7 @@ async def test_whisper_is_refused_on_a_twilio_customer_leg(settings, card) -> No
         result = await task
         sup.close()
     assert all(r.received == [] for r in result.streams)
-    rows = audit_rows(settings)
+    rows = audit_rows(settings.data_path())
     assert any(a == "whisper_refused" and "customer" in d for a, d in rows)
 
 
@@ -257,10 +237,10 @@ async def test_push_to_talk_keeps_sending_through_the_release_hang(settings, car
         task, _ = await start_call(engine, "telnyx", "split")
         s = Session(engine, sup, task, None)
         s.sup.request(s.call_id, "ptt_down")
-        await wait_for(lambda: sup.state.talking == s.call_id)
+        await wait_for(lambda: sup.state.talking == s.call_id, WAIT_S)
         assert sup.state.push_to_talk
         player = card.play_into_mic(tone(1.0))
-        await wait_for(lambda: sup.frames_sent >= 5)
+        await wait_for(lambda: sup.frames_sent >= 5, WAIT_S)
         s.sup.request(s.call_id, "ptt_up")
         await asyncio.sleep(0.1)
         assert sup.state.talking == s.call_id  # inside the hang
@@ -287,12 +267,12 @@ async def test_a_missing_output_device_is_a_clear_message(settings, card) -> Non
         task, _ = await start_call(engine, "telnyx", "split", seconds=1.5)
         s = Session(engine, sup, task, None)
         await s.act("listen")
-        await wait_for(lambda: bool(sup.state.message))
+        await wait_for(lambda: bool(sup.state.message), WAIT_S)
         assert sup.state.listening is None
         assert "Cannot listen" in sup.state.message
         assert "No Such Headset" in sup.state.message
         await s.act("whisper")
-        await wait_for(lambda: "Cannot whisper" in sup.state.message)
+        await wait_for(lambda: "Cannot whisper" in sup.state.message, WAIT_S)
         assert "No Such Microphone" in sup.state.message
         assert sup.state.talking is None
         result = await task  # the call itself went on untouched
@@ -308,11 +288,11 @@ async def test_listening_stops_when_the_call_ends(settings, card) -> None:
         s = Session(engine, sup, task, None)
         call_id = s.call_id
         await s.act("whisper")
-        await wait_for(lambda: sup.state.talking == call_id)
+        await wait_for(lambda: sup.state.talking == call_id, WAIT_S)
         await task
-        await wait_for(lambda: sup.state.listening is None and sup.state.talking is None)
+        await wait_for(lambda: sup.state.listening is None and sup.state.talking is None, WAIT_S)
         sup.close()
-    rows = audit_rows(settings)
+    rows = audit_rows(settings.data_path())
     assert ("whisper_stop", "the call ended") in rows
     assert ("listen_stop", "the call ended") in rows
 
@@ -327,7 +307,7 @@ async def test_a_speaker_that_stops_ends_listening_with_a_message(settings, card
         task, _ = await start_call(engine, "telnyx", "single", seconds=4.0)
         s = Session(engine, sup, task, None)
         await s.act("listen")
-        await wait_for(lambda: sup.state.listening == s.call_id)
+        await wait_for(lambda: sup.state.listening == s.call_id, WAIT_S)
         await asyncio.sleep(0.3)
         subprocess.run(["pactl", "suspend-sink", sound.SPEAKERS, "1"], env=card.env,
                        check=True, timeout=10)
@@ -341,7 +321,8 @@ async def test_a_speaker_that_stops_ends_listening_with_a_message(settings, card
         result = await task
         sup.close()
     assert all(r.error is None for r in result.streams)
-    assert any(a == "listen_stop" and "stopped playing" in d for a, d in audit_rows(settings))
+    rows = audit_rows(settings.data_path())
+    assert any(a == "listen_stop" and "stopped playing" in d for a, d in rows)
 
 
 async def test_whisper_uses_the_streams_return_codec(settings, card) -> None:
@@ -353,9 +334,9 @@ async def test_whisper_uses_the_streams_return_codec(settings, card) -> None:
             "customer:bidirectional_sampling_rate": "16000"})
         s = Session(engine, sup, task, None)
         await s.act("whisper")
-        await wait_for(lambda: sup.state.talking == s.call_id)
+        await wait_for(lambda: sup.state.talking == s.call_id, WAIT_S)
         player = card.play_into_mic(tone(0.6))
-        await wait_for(lambda: sup.frames_sent >= 20)
+        await wait_for(lambda: sup.frames_sent >= 20, WAIT_S)
         await asyncio.to_thread(player.wait, 10)
         await s.act("stop")
         result = await task
@@ -363,6 +344,5 @@ async def test_whisper_uses_the_streams_return_codec(settings, card) -> None:
     leg = next(r for r in result.streams if r.leg == "customer")
     media = [m for m in leg.received if m.get("event") == "media"]
     assert media and all(len(m["media"]["payload"]) == 856 for m in media)  # 640 bytes
-    pcm = np.frombuffer(bytes(leg.received_media), ">i2").astype(np.float64)
-    spectrum = np.abs(np.fft.rfft(pcm * np.hanning(pcm.size)))
-    assert abs(np.argmax(spectrum) * 16000 / pcm.size - TONE_HZ) < 20
+    pcm = np.frombuffer(bytes(leg.received_media), ">i2")
+    assert abs(peak_frequency(pcm, 16000) - TONE_HZ) < 20

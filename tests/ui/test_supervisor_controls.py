@@ -3,15 +3,12 @@ call view, refusals on screen. Real engine thread, simulated calls, the virtual 
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 import sound
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit
+from support import audit_rows
 from ui_helpers import play
-
-from console.store.db import db_path
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -33,11 +30,7 @@ def _ready(console, qtbot, **kw):  # type: ignore[no-untyped-def]
 
 
 def _audit(console) -> list[str]:  # type: ignore[no-untyped-def]
-    db = sqlite3.connect(db_path(console.settings.data_path()))
-    try:
-        return [r[0] for r in db.execute("SELECT action FROM audit ORDER BY id")]
-    finally:
-        db.close()
+    return [action for action, _ in audit_rows(console.settings.data_path())]
 
 
 def test_keys_listen_whisper_barge_and_stop(console, qtbot) -> None:  # type: ignore[no-untyped-def]

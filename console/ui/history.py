@@ -330,6 +330,8 @@ class HistoryPanel(QWidget):
 
         def load() -> Any:
             conn = self._open()
+            if conn is None:
+                return "No call store in this data folder."
             try:
                 return call_audio(conn, Path(self.data_dir), call_id)
             except NotRecorded as exc:
@@ -389,6 +391,10 @@ class HistoryPanel(QWidget):
 
         def job() -> None:
             conn = self._open()
+            if conn is None:
+                self.exportProgress.emit(0, len(ids), "Nothing exported: no call store in "
+                                                      f"{data_dir}")
+                return
             done, failed = 0, []
             try:
                 for call_id in ids:

@@ -43,3 +43,23 @@ async def running_engine(settings) -> AsyncIterator:  # type: ignore[no-untyped-
         yield engine
     finally:
         await engine.stop()
+
+
+def phone_clips() -> tuple[list[str], list]:  # type: ignore[type-arg]
+    """The real recorded speech in tests/data/phone-speech (8 kHz, as on a phone line):
+    reference texts and 16 kHz float32 audio, as the speech workers take it."""
+    import json
+
+    import numpy as np
+
+    from console.audio.codecs import resample
+    from console.audio.wav import read_wav
+
+    data = REPO / "tests" / "data" / "phone-speech"
+    items = json.loads((data / "transcripts.json").read_text())
+    audios = []
+    for it in items:
+        pcm, rate = read_wav(data / it["file"])
+        assert rate == 8000  # phone band
+        audios.append(resample(pcm[:, 0], 8000, 16000).astype(np.float32) / 32768)
+    return [it["text"] for it in items], audios

@@ -92,7 +92,7 @@ class AnalysisPipeline:
             self._utterance(track, utt, offset)
         self._timeline(track, segmenter.speaking, offset + segmenter.now_s)
         if segmenter.speaking and track.call_id == self.focus and self.pool is not None:
-            self._partial(track, segmenter, offset)
+            self._partial(self.pool, track, segmenter, offset)
 
     def _state(self, call_id: str) -> _CallState:
         state = self._calls.get(call_id)
@@ -131,7 +131,8 @@ class AnalysisPipeline:
             sid = self._utt_ids[track.key] = f"{track.key}#{next(self._ids)}"
         return sid
 
-    def _partial(self, track: TrackState, segmenter: Segmenter, offset: float) -> None:
+    def _partial(self, pool: SttPool, track: TrackState, segmenter: Segmenter,
+                 offset: float) -> None:
         now = segmenter.now_s
         if now - self._last_partial.get(track.key, -1e9) < self.partial_every_s:
             return
@@ -143,8 +144,7 @@ class AnalysisPipeline:
         audio = resample(utt.audio, utt.rate, RATE).astype(np.float32) / 32768.0
         meta = _Meta(sid, track.role, round(offset + utt.start_s, 2),
                      round(offset + utt.end_s, 2), self.loop.time(), partial=True)
-        self.pool.submit(Job(next(self._ids), track.call_id, audio, meta, partial=True,
-                             key=sid))
+        pool.submit(Job(next(self._ids), track.call_id, audio, meta, partial=True, key=sid))
 
     def track_ended(self, track: TrackState) -> None:
         entry = self._segmenters.pop(track.key, None)

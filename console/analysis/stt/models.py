@@ -91,10 +91,10 @@ def _package_data(module: str) -> Path | None:
 
 
 def join_split_model(name: str, modules: tuple[str, ...], cache: Path | None = None,
-                     find: Callable[[str], Path | None] = _package_data) -> Path | None:
+                     find: Callable[[str], Path | None] | None = None) -> Path | None:
     """A model folder whose model.bin is the packages' parts joined in order; built once,
     atomically, into the cache. None when a package is missing."""
-    folders = [find(m) for m in modules]
+    folders = [(find or _package_data)(m) for m in modules]
     if any(f is None for f in folders):
         return None
     parts = sorted(p for f in folders if f for p in f.glob("model.bin.part*"))

@@ -1,12 +1,15 @@
 """Speech recognition in worker processes, so neither the UI nor the stream server ever waits
-on it. Utterances queue here; whenever a worker is free it takes everything queued (up to a
-window's worth, the focused call first) as one packed batch."""
+on it. Utterances queue here; whenever a worker is free it takes a batch of them (the
+focused call's first), sharing what is queued among the free workers so that a batch never
+waits behind another that could have run beside it."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import multiprocessing as mp
+import os
 import threading
 import time
 from collections import deque
@@ -17,11 +20,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from console.analysis.stt.engine import GAP_S, RATE, WINDOW_S
+from console.analysis.stt.engine import MAX_BATCH
 
 __all__ = ["Job", "SttPool"]
 
 log = logging.getLogger("console.stt")
+NICE = 5
 
 
 @dataclass
@@ -38,6 +42,9 @@ class Job:
 def _worker(model: str, threads: int, jobs: Any, results: Any, index: int) -> None:
     # Runs in its own process: load the model once, then transcribe batches until told to stop.
     from console.analysis.stt.engine import FasterWhisperEngine
+
+    with contextlib.suppress(OSError):
+        os.nice(NICE)  # when the cores are short, audio and the window go first
 
     try:
         engine = FasterWhisperEngine(model, threads=threads)
@@ -58,8 +65,8 @@ def _worker(model: str, threads: int, jobs: Any, results: Any, index: int) -> No
 
 
 class SttPool:
-    def __init__(self, model: str, on_text: Callable[[Job, str], None], workers: int = 1,
-                 threads: int = 2) -> None:
+    def __init__(self, model: str, on_text: Callable[[Job, str], None], workers: int = 2,
+                 threads: int = 1) -> None:
         self.model = model
         self.on_text = on_text
         self.workers = max(1, workers)
@@ -110,20 +117,15 @@ class SttPool:
             self._pending.append(job)
         self._wake.set()
 
-    def _take_batch(self) -> list[Job]:
+    def _take_batch(self, free_workers: int) -> list[Job]:
         with self._lock:
             if not self._pending:
                 return []
             # Final text first (the focused call's before others), then tentative text.
             jobs = sorted(self._pending,
                           key=lambda j: (j.partial, j.call_id != self.focus, j.queued_at))
-            batch, seconds = [], 0.0
-            for job in jobs:
-                length = job.audio.size / RATE + GAP_S
-                if batch and seconds + length > WINDOW_S:
-                    break
-                batch.append(job)
-                seconds += length
+            size = min(MAX_BATCH, math.ceil(len(jobs) / max(1, free_workers)))
+            batch = jobs[:size]
             for job in batch:
                 self._pending.remove(job)
             return batch
@@ -135,9 +137,10 @@ class SttPool:
             while not self._stop:
                 with self._lock:
                     free = next(iter(self._idle), None)
+                    idle = len(self._idle)
                 if free is None:
                     break
-                batch = self._take_batch()
+                batch = self._take_batch(idle)
                 if not batch:
                     break
                 with self._lock:

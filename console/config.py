@@ -74,6 +74,7 @@ class Settings:
     stt_model_path: str = ""  # a faster-whisper model folder; empty: find one installed
     transcribe: bool = True
     stt_workers: int = 2  # speech recognition processes
+    vad_engine: str = "webrtc"  # voice detector: webrtc (light) or silero (steady in noise)
     redaction: bool = True  # card numbers, SSNs, digit runs: never stored when on
     alerts_file: str = ""  # TOML with [[alerts.rules]] (phrases, regex, speaker, severity)
     alert_silence_s: float = 12.0
@@ -129,6 +130,8 @@ class Settings:
         if self.telnyx_bidirectional_rate not in BIDI_RATES:
             raise ConfigError("telnyx_bidirectional_rate must be one of "
                               + ", ".join(map(str, BIDI_RATES)))
+        if self.vad_engine not in ("webrtc", "silero"):
+            raise ConfigError("vad_engine must be webrtc or silero")
         if not 1 <= self.stt_workers <= 8:
             raise ConfigError("stt_workers must be 1-8")
         if not 0 <= self.jitter_frames <= 50:

@@ -177,6 +177,7 @@ class Engine:
         from console.analysis.pipeline import AnalysisPipeline
         from console.analysis.stt.models import ModelMissing, ModelPlace, find_model, how_to_add
         from console.analysis.stt.pool import SttPool
+        from console.analysis.vad import VadSettings, VadUnavailable, silero_session
 
         s = self.settings
 
@@ -185,6 +186,8 @@ class Engine:
             # Without a shipped or configured model, faster-whisper may fetch one by name
             # (a machine with internet); if that fails too, the message says how to add one.
             place = find_model(s.stt_engine, s.stt_model_path, allow_download=True)
+            if s.vad_engine == "silero":
+                silero_session()  # a missing model or runtime is said now, not per call
             alerts = load_rules(Path(s.alerts_file)) if s.alerts_file else AlertSettings()
             # The rules file's thresholds stand unless the supervisor changed one in Settings.
             defaults = Settings()
@@ -195,11 +198,12 @@ class Engine:
         assert self.loop is not None
         try:
             place, alerts = await self.loop.run_in_executor(None, configure)
-        except (ModelMissing, OSError, ValueError, KeyError, re.error) as exc:
+        except (ModelMissing, VadUnavailable, OSError, ValueError, KeyError, re.error) as exc:
             self.transcription = f"off: {exc}"
             log.warning("transcription is off: %s", exc)
             return
-        pipeline = AnalysisPipeline(self.bus, self.loop, redaction=s.redaction, alerts=alerts)
+        pipeline = AnalysisPipeline(self.bus, self.loop, redaction=s.redaction, alerts=alerts,
+                                    vad=VadSettings(engine=s.vad_engine))
         # A second thread speeds one decode of tiny.en by only about 10 %, while a second
         # worker runs a whole batch beside the first: on two cores, two single-threaded
         # workers. More cores give each worker a second thread.

@@ -1,4 +1,8 @@
-"""Voice activity per track: 20 ms frames through WebRTC's VAD, turned into utterances.
+"""Voice activity per track: 20 ms frames through a voice detector, turned into utterances.
+
+Two detectors: WebRTC's (the default: about 0.1 ms of CPU per second of audio, native 8 kHz)
+and Silero's neural one (ONNX, the model file faster-whisper ships), much steadier in noise
+for about 3.5 ms per second of audio.
 
 Speech starts after a few voiced frames (so a click is not a word), keeps a short pre-roll so
 the first syllable reaches the recogniser, and ends after a hang time of silence; very long
@@ -6,23 +10,37 @@ turns are cut so text keeps flowing."""
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from console.audio.codecs import Resampler
+from console.audio.codecs import LiveResampler
 
-__all__ = ["Segmenter", "Utterance", "VadSettings"]
+__all__ = ["VAD_ENGINES", "Segmenter", "Utterance", "VadSettings", "VadUnavailable",
+           "silero_session"]
 
 Pcm = npt.NDArray[np.int16]
-VAD_RATES = (8000, 16000, 32000, 48000)
+WEBRTC_RATES = (8000, 16000, 32000, 48000)
+VAD_ENGINES = ("webrtc", "silero")
+SILERO_RATE = 16000
+SILERO_CHUNK = 512  # samples the model takes at a time (32 ms)
+SILERO_CONTEXT = 64  # samples of the previous chunk it sees with each one
+
+
+class VadUnavailable(RuntimeError):
+    pass
 
 
 @dataclass(frozen=True)
 class VadSettings:
-    aggressiveness: int = 2  # 0 (lenient) .. 3 (strict)
+    engine: str = "webrtc"  # or "silero"
+    aggressiveness: int = 2  # WebRTC: 0 (lenient) .. 3 (strict)
+    silero_threshold: float = 0.5  # Silero: speech probability that counts as voiced
     start_frames: int = 3  # voiced frames among the last `window` that start speech
     window: int = 5
     hang_s: float = 0.6  # silence that ends an utterance
@@ -31,6 +49,74 @@ class VadSettings:
     # WebRTC's VAD has no level threshold and fires on faint line noise; frames quieter than
     # this (RMS, dB of full scale) are never speech. Speech on a call sits near -30..-15.
     min_level_dbfs: float = -48.0
+
+
+class _Detector(Protocol):
+    def voiced(self, frame: Pcm) -> bool: ...
+
+
+class _WebRtc:
+    def __init__(self, aggressiveness: int, rate: int) -> None:
+        import webrtcvad
+
+        self._vad = webrtcvad.Vad(aggressiveness)
+        self._rate = rate
+
+    def voiced(self, frame: Pcm) -> bool:
+        return bool(self._vad.is_speech(frame.tobytes(), self._rate))
+
+
+def silero_model_path() -> Path:
+    try:
+        import faster_whisper
+    except ImportError as exc:
+        raise VadUnavailable(f"the Silero voice detector needs faster-whisper ({exc})") from exc
+    return Path(faster_whisper.__file__).parent / "assets" / "silero_vad_v6.onnx"
+
+
+@functools.cache
+def silero_session() -> Any:
+    """One ONNX session for every track: the model's state travels with each call."""
+    path = silero_model_path()
+    if not path.exists():
+        raise VadUnavailable(f"the Silero voice detector's model is missing ({path}); "
+                             "reinstall faster-whisper or choose the WebRTC detector")
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise VadUnavailable(f"the Silero voice detector needs onnxruntime ({exc})") from exc
+    opts = onnxruntime.SessionOptions()
+    opts.inter_op_num_threads = opts.intra_op_num_threads = 1  # the engine thread's own work
+    opts.log_severity_level = 4
+    return onnxruntime.InferenceSession(str(path), sess_options=opts,
+                                        providers=["CPUExecutionProvider"])
+
+
+class _Silero:
+    """Silero at 16 kHz: frames gather until a 32 ms chunk is whole; each frame is voiced
+    when the newest chunk's speech probability reaches the threshold."""
+
+    def __init__(self, threshold: float) -> None:
+        self._session = silero_session()
+        self._threshold = threshold
+        self._pending = np.zeros(0, np.float32)
+        self._context = np.zeros(SILERO_CONTEXT, np.float32)
+        self._h = np.zeros((1, 1, 128), np.float32)
+        self._c = np.zeros((1, 1, 128), np.float32)
+        self.probability = 0.0
+
+    def voiced(self, frame: Pcm) -> bool:
+        self._pending = np.concatenate((self._pending, frame.astype(np.float32) / 32768.0))
+        n = self._pending.size // SILERO_CHUNK
+        if n:
+            chunks = self._pending[: n * SILERO_CHUNK].reshape(n, SILERO_CHUNK)
+            before = np.vstack((self._context, chunks[:-1, -SILERO_CONTEXT:]))
+            probs, self._h, self._c = self._session.run(
+                None, {"input": np.hstack((before, chunks)), "h": self._h, "c": self._c})
+            self.probability = float(probs[-1])
+            self._context = chunks[-1, -SILERO_CONTEXT:].copy()
+            self._pending = self._pending[n * SILERO_CHUNK :]
+        return self.probability >= self._threshold
 
 
 @dataclass(frozen=True)
@@ -43,12 +129,20 @@ class Utterance:
 
 class Segmenter:
     def __init__(self, rate: int, settings: VadSettings | None = None) -> None:
-        import webrtcvad
-
         self.settings = s = settings or VadSettings()
-        self.rate = rate if rate in VAD_RATES else 16000
-        self._resampler = None if rate == self.rate else Resampler(rate, self.rate)
-        self._vad = webrtcvad.Vad(s.aggressiveness)
+        self._detector: _Detector
+        if s.engine == "silero":
+            self.rate = SILERO_RATE
+            self._detector = _Silero(s.silero_threshold)
+        elif s.engine == "webrtc":
+            self.rate = rate if rate in WEBRTC_RATES else 16000
+            self._detector = _WebRtc(s.aggressiveness, self.rate)
+        else:
+            raise VadUnavailable(f"unknown voice detector {s.engine!r}: "
+                                 f"choose one of {', '.join(VAD_ENGINES)}")
+        # Steady output about 1 ms behind; soxr's streaming mode would hold 20-140 ms and
+        # delay every speech decision by as much.
+        self._resampler = None if rate == self.rate else LiveResampler(rate, self.rate)
         self._min_power = (32768.0 * 10 ** (s.min_level_dbfs / 20)) ** 2
         self.frame = self.rate // 50
         self._carry = np.zeros(0, np.int16)
@@ -95,7 +189,8 @@ class Segmenter:
         s = self.settings
         f = frame.astype(np.float32)
         loud = float(np.dot(f, f)) / f.size >= self._min_power
-        voiced = loud and self._vad.is_speech(frame.tobytes(), self.rate)
+        # The detector sees every frame, quiet or not: Silero carries state between them.
+        voiced = self._detector.voiced(frame) and loud
         self.frames_seen += 1
         self._recent.append(voiced)
         if not self.speaking:

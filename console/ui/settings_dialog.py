@@ -123,6 +123,10 @@ class SettingsDialog(QDialog):
         for key, label in STT_ENGINES.items():
             self.stt.addItem(label, key)
         self.stt.setCurrentIndex(max(0, self.stt.findData(settings.stt_engine)))
+        self.vad = QComboBox()
+        self.vad.addItem("WebRTC (lightest)", "webrtc")
+        self.vad.addItem("Silero (steadier on noisy lines, more CPU)", "silero")
+        self.vad.setCurrentIndex(max(0, self.vad.findData(settings.vad_engine)))
         self.model_path = QLineEdit(settings.stt_model_path)
         self.model_path.setPlaceholderText("Empty: use a model installed with the app")
         self.silence = QDoubleSpinBox()
@@ -168,6 +172,7 @@ class SettingsDialog(QDialog):
                                   ("Telnyx return rate", self.bidi_rate),
                                   ("Speech recognition", self.stt),
                                   ("Speech model folder", self.model_path),
+                                  ("Voice detection", self.vad),
                                   ("Theme", self.theme)]),
         ):
             page = QWidget()
@@ -220,6 +225,7 @@ class SettingsDialog(QDialog):
             telnyx_bidirectional_rate=int(self.bidi_rate.currentData()),
             stt_engine=str(self.stt.currentData()),
             stt_model_path=self.model_path.text().strip(),
+            vad_engine=str(self.vad.currentData()),
             alert_silence_s=self.silence.value(),
             alert_overtalk_s=self.overtalk.value(),
             alert_sentiment_below=self.sentiment.value(),

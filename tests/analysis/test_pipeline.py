@@ -7,6 +7,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
 from helpers import wait_for
 from support import REPO, running_engine
 
@@ -17,8 +18,10 @@ from console.store.db import connect, db_path
 from console.store.queries import call_detail
 
 
-async def test_a_call_becomes_a_transcript(settings) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("vad_engine", ["webrtc", "silero"])
+async def test_a_call_becomes_a_transcript(settings, vad_engine: str) -> None:  # type: ignore[no-untyped-def]
     settings.transcribe = True
+    settings.vad_engine = vad_engine
     async with running_engine(settings) as engine:
         await engine.transcription_ready()
         assert engine.transcription.startswith("on: tiny.en"), engine.transcription
@@ -160,3 +163,21 @@ async def test_broken_rules_turn_transcription_off(settings, tmp_path) -> None: 
         assert status.startswith("off: ")
         assert "unterminated" in status or "missing" in status
         assert engine.port
+
+
+async def test_a_missing_voice_detector_turns_transcription_off(settings, monkeypatch,  # type: ignore[no-untyped-def]
+                                                               tmp_path) -> None:
+    from console.analysis import vad
+
+    monkeypatch.setattr(vad, "silero_model_path", lambda: tmp_path / "silero.onnx")
+    vad.silero_session.cache_clear()
+    settings.transcribe = True
+    settings.vad_engine = "silero"
+    try:
+        async with running_engine(settings) as engine:
+            status = await engine.transcription_ready()
+            assert status.startswith("off: the Silero voice detector's model is missing")
+            assert "choose the WebRTC detector" in status
+            assert engine.port
+    finally:
+        vad.silero_session.cache_clear()

@@ -5,16 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from console.analysis.vad import Segmenter, VadSettings
+from console.analysis import vad
+from console.analysis.vad import Segmenter, VadSettings, VadUnavailable
 from console.audio.codecs import resample
 from console.sim.dialogues import load_dialogues
 
 
+@pytest.mark.parametrize("engine", ["webrtc", "silero"])
 @pytest.mark.parametrize("name", ["friendly-address-change", "angry-double-charge"])
-def test_utterances_match_the_script(name: str) -> None:
+def test_utterances_match_the_script(name: str, engine: str) -> None:
     d = next(x for x in load_dialogues() if x.name == name)
     for role, audio in (("customer", d.customer), ("agent", d.agent)):
-        seg = Segmenter(8000, VadSettings(hang_s=0.5))
+        seg = Segmenter(8000, VadSettings(engine=engine, hang_s=0.5))
         utts = []
         for i in range(0, audio.size, 160 * 7):  # odd-sized blocks, as the network gives
             utts += seg.feed(audio[i : i + 160 * 7])
@@ -29,7 +31,7 @@ def test_utterances_match_the_script(name: str) -> None:
         for u in utts:
             assert any(u.start_s < t["end_s"] + 0.3 and u.end_s > t["start_s"] - 0.3
                        for t in turns), (u.start_s, u.end_s)
-        assert all(u.audio.size == pytest.approx((u.end_s - u.start_s) * 8000, abs=2)
+        assert all(u.audio.size == pytest.approx((u.end_s - u.start_s) * seg.rate, abs=2)
                    for u in utts)
 
 
@@ -47,3 +49,43 @@ def test_silence_and_noise_are_not_speech() -> None:
     rng = np.random.default_rng(0)
     quiet = (rng.standard_normal(8000 * 5) * 20).astype(np.int16)
     assert seg.feed(quiet) == [] and seg.flush() is None and not seg.speaking
+
+
+def _non_speech_marked(engine: str, noise_dbfs: float) -> float:
+    """Share of the time nobody speaks that ends up inside utterances, on a dialogue's
+    customer track with white line noise added."""
+    d = next(x for x in load_dialogues() if x.name == "angry-double-charge")
+    noise = np.random.default_rng(3).standard_normal(d.customer.size) * 32768 \
+        * 10 ** (noise_dbfs / 20)
+    audio = np.clip(d.customer + noise, -32768, 32767).astype(np.int16)
+    seg = Segmenter(8000, VadSettings(engine=engine))
+    utts = [u for i in range(0, audio.size, 160) for u in seg.feed(audio[i : i + 160])]
+    frames = audio.size // 160
+    speech = np.zeros(frames, bool)
+    marked = np.zeros(frames, bool)
+    for t in d.turns:
+        if t["speaker"] == "customer":
+            speech[int(t["start_s"] * 50) : int(t["end_s"] * 50) + 15] = True  # + the hang
+    for u in utts:
+        marked[int(u.start_s * 50) : int(u.end_s * 50)] = True
+    return float(np.sum(marked & ~speech) / np.sum(~speech))
+
+
+def test_silero_keeps_line_noise_out_of_utterances() -> None:
+    # Measured: at -30 dBFS of white noise WebRTC hears speech all the time (100 %, cut
+    # into 15 s utterances), Silero in about 1 %; on clean lines both under 3 %.
+    assert _non_speech_marked("webrtc", -30.0) > 0.5
+    assert _non_speech_marked("silero", -30.0) < 0.05
+    assert _non_speech_marked("silero", -100.0) < 0.05
+
+
+def test_an_unavailable_detector_says_why(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(VadUnavailable, match="unknown voice detector 'energy'"):
+        Segmenter(8000, VadSettings(engine="energy"))
+    monkeypatch.setattr(vad, "silero_model_path", lambda: tmp_path / "gone.onnx")
+    vad.silero_session.cache_clear()
+    try:
+        with pytest.raises(VadUnavailable, match=r"model is missing .*gone\.onnx"):
+            Segmenter(8000, VadSettings(engine="silero"))
+    finally:
+        vad.silero_session.cache_clear()

@@ -26,6 +26,7 @@ def test_round_trip(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-d
     d.output.setCurrentText("Speakers")
     d.theme.setCurrentText("light")
     d.stt.setCurrentIndex(1)
+    d.vad.setCurrentIndex(d.vad.findData("silero"))
     d.silence.setValue(20)
     d.sentiment.setValue(-0.6)
     d.redaction.setChecked(False)
@@ -35,13 +36,14 @@ def test_round_trip(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-d
     assert (new.port, new.host, new.record, new.output_device, new.theme) == (
         9100, "0.0.0.0", True, "Speakers", "light")
     assert new.agent_endpoints == ["sip:*@agents.example", "+1555777*"]
-    assert new.stt_engine == "faster-whisper:base"
+    assert new.stt_engine == "faster-whisper:base" and new.vad_engine == "silero"
     assert (new.alert_silence_s, new.alert_sentiment_below, new.redaction) == (20, -0.6, False)
     path = tmp_path / "c.toml"
     save(new, path)
     again = load(path)
-    assert (again.port, again.public_url, again.output_device, again.stt_engine) == (
-        9100, "wss://cc.example.com/media", "Speakers", "faster-whisper:base")
+    assert (again.port, again.public_url, again.output_device, again.stt_engine,
+            again.vad_engine) == (9100, "wss://cc.example.com/media", "Speakers",
+                                  "faster-whisper:base", "silero")
 
 
 def test_invalid_input_keeps_the_dialog_open(qtbot) -> None:  # type: ignore[no-untyped-def]

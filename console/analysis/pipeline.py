@@ -22,7 +22,13 @@ from console.analysis.stt.pool import Job
 from console.analysis.vad import Segmenter, Utterance, VadSettings
 from console.audio.codecs import resample
 from console.core.bus import EventBus
-from console.core.events import ConversationUpdate, Role, SentimentSample, TranscriptSegment
+from console.core.events import (
+    ConversationUpdate,
+    Role,
+    SentimentSample,
+    SpeechActivity,
+    TranscriptSegment,
+)
 
 if TYPE_CHECKING:
     from console.analysis.stt.pool import SttPool
@@ -90,6 +96,7 @@ class AnalysisPipeline:
         segmenter, offset = entry
         for utt in segmenter.feed(pcm):
             self._utterance(track, utt, offset)
+        self._speech_changes(track, segmenter, offset)
         self._timeline(track, segmenter.speaking, offset + segmenter.now_s)
         if segmenter.speaking and track.call_id == self.focus and self.pool is not None:
             self._partial(self.pool, track, segmenter, offset)
@@ -103,8 +110,8 @@ class AnalysisPipeline:
     def _timeline(self, track: TrackState, speaking: bool, now_s: float) -> None:
         """Live overtalk and silence, from both speakers' voice activity."""
         st = self._state(track.call_id)
-        st.speaking[track.role] = speaking
         st.now_s = max(st.now_s, now_s)
+        st.speaking[track.role] = speaking
         if speaking:
             st.last_speech_s = st.now_s
         both = all(st.speaking.get(r, False) for r in Role)
@@ -119,6 +126,13 @@ class AnalysisPipeline:
             alerts += st.alerts.on_silence(st.now_s - st.last_speech_s, st.now_s)
         for alert in alerts:
             self.bus.publish(alert)
+
+    def _speech_changes(self, track: TrackState, segmenter: Segmenter, offset: float) -> None:
+        """The window's speaking light follows the voice detector, not the raw level."""
+        for at_s, speaking in segmenter.changes:
+            self.bus.publish(SpeechActivity(track.call_id, track.role, speaking,
+                                            round(offset + at_s, 2)))
+        segmenter.changes.clear()
 
     def set_focus(self, call_id: str | None) -> None:
         self.focus = call_id
@@ -149,9 +163,12 @@ class AnalysisPipeline:
     def track_ended(self, track: TrackState) -> None:
         entry = self._segmenters.pop(track.key, None)
         if entry is not None:
-            last = entry[0].flush()
+            segmenter, offset = entry
+            last = segmenter.flush()
             if last is not None:
-                self._utterance(track, last, entry[1])
+                self._utterance(track, last, offset)
+            self._speech_changes(track, segmenter, offset)
+            self._timeline(track, False, offset + segmenter.now_s)
 
     def _utterance(self, track: TrackState, utt: Utterance, offset: float) -> None:
         sid = self._utt_ids.pop(track.key, None) or f"{track.key}#{next(self._ids)}"

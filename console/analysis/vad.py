@@ -153,6 +153,9 @@ class Segmenter:
         self.frames_seen = 0
         self.speaking = False
         self._start_frame = 0
+        # When speech was decided to start (True) or end (False), track time in seconds,
+        # since the caller last emptied it: `feed` may cover many frames at once.
+        self.changes: list[tuple[float, bool]] = []
 
     @property
     def now_s(self) -> float:
@@ -197,6 +200,7 @@ class Segmenter:
             self._pre.append(frame)
             if sum(self._recent) >= s.start_frames:
                 self.speaking = True
+                self.changes.append((self.now_s, True))
                 self._speech = list(self._pre)
                 self._start_frame = self.frames_seen - len(self._pre)
                 self._silent_frames = 0
@@ -217,6 +221,7 @@ class Segmenter:
         audio = np.concatenate(frames) if frames else np.zeros(0, np.int16)
         start = self._start_frame / 50.0
         self.speaking = False
+        self.changes.append((self.now_s, False))
         self._speech = []
         self._pre.clear()
         self._recent.clear()

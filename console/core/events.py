@@ -271,6 +271,16 @@ class ConversationUpdate:
     overtalk_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class SpeechActivity:
+    """A speaker started or stopped talking, by the voice detector (before any text)."""
+
+    call_id: str
+    speaker: Role
+    speaking: bool
+    at_s: float
+
+
 CallEvent = (
     CallStarted
     | StreamOpened
@@ -285,4 +295,5 @@ CallEvent = (
     | AlertRaised
     | SupervisorAction
     | ConversationUpdate
+    | SpeechActivity
 )

@@ -151,8 +151,10 @@ class CallTile(QFrame):
     def tick(self) -> None:
         """Fast refresh (~30 fps): waveforms and who is speaking."""
         self.wave.update_from(self.rings())
+        speaking = self.call.speaking
         for role in Role:
-            self.dots[role].set_on(self.wave.level(role) > SPEAKING_LEVEL)
+            on = speaking[role] if role in speaking else self.wave.level(role) > SPEAKING_LEVEL
+            self.dots[role].set_on(on)
 
     def tick_slow(self, now: float | None = None) -> None:
         """Slow refresh (1 Hz): text that changes every second cannot be read faster."""

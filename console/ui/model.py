@@ -16,6 +16,7 @@ from console.core.events import (
     MarkReceived,
     Role,
     SentimentSample,
+    SpeechActivity,
     StreamClosed,
     StreamOpened,
     StreamProblem,
@@ -53,6 +54,9 @@ class CallInfo:
     alerts: list[AlertRaised] = field(default_factory=list)
     caller_name: str = ""
     metrics: ConversationUpdate | None = None
+    # Who is talking, by the voice detector; empty without speech analysis (the tiles
+    # then go by the audio level).
+    speaking: dict[Role, bool] = field(default_factory=dict)
 
     @property
     def title(self) -> str:
@@ -123,6 +127,9 @@ class CallsModel:
             return
         call = self.calls.get(getattr(ev, "call_id", None) or "")
         if call is None or isinstance(ev, MarkReceived):  # nothing on screen shows marks
+            return
+        if isinstance(ev, SpeechActivity):
+            call.speaking[ev.speaker] = ev.speaking  # read by the tiles' 30 fps tick
             return
         ch.updated.add(call.id)
         if isinstance(ev, StreamOpened):

@@ -11,7 +11,13 @@ import pytest
 from helpers import wait_for
 from support import REPO, running_engine
 
-from console.core.events import AlertRaised, SentimentSample, TranscriptSegment
+from console.core.events import (
+    AlertRaised,
+    Role,
+    SentimentSample,
+    SpeechActivity,
+    TranscriptSegment,
+)
 from console.sim.client import SimOptions, plan_calls, play_call
 from console.sim.dialogues import load_dialogues
 from console.store.db import connect, db_path
@@ -48,6 +54,16 @@ async def test_a_call_becomes_a_transcript(settings, vad_engine: str) -> None:  
     for seg in segs:  # each line sits where its speaker said something in the script
         assert any(t["speaker"] == seg.speaker.value
                    and t["start_s"] - 1.0 <= seg.start_s <= t["end_s"] + 0.5 for t in script)
+    # The speaking light: on within a moment of each scripted turn's start, off after it.
+    activity = [e for e in seen if isinstance(e, SpeechActivity)]
+    for turn in script:
+        assert any(a.speaking and a.speaker.value == turn["speaker"]
+                   and turn["start_s"] - 0.3 <= a.at_s <= turn["start_s"] + 0.4
+                   for a in activity), turn
+    for role in Role:
+        states = [a.speaking for a in activity if a.speaker is role]
+        # Changes only, each start ended by the end of the call.
+        assert states and states == [True, False] * (len(states) // 2)
     rules = {e.rule for e in seen if isinstance(e, AlertRaised)}
     assert {"cancellation", "escalation"} <= rules
     assert any(isinstance(e, SentimentSample) and e.score < 0 for e in seen)

@@ -23,6 +23,12 @@ def test_utterances_match_the_script(name: str, engine: str) -> None:
         last = seg.flush()
         if last is not None:
             utts.append(last)
+        # Each utterance was announced as it started (within the 3-frame decision and the
+        # pre-roll) and as it ended.
+        starts = [at for at, on in seg.changes if on]
+        assert [on for _, on in seg.changes] == [True, False] * len(utts)
+        assert all(u.start_s < at <= u.start_s + 0.3 for u, at in zip(utts, starts,
+                                                                     strict=True))
         turns = [t for t in d.turns if t["speaker"] == role]
         # Every scripted turn starts inside an utterance found by the VAD.
         for turn in turns:

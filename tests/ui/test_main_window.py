@@ -27,6 +27,10 @@ def test_tiles_come_and_go_with_calls(console, qtbot) -> None:  # type: ignore[n
     qtbot.waitUntil(lambda: any(d.on for t in w.wall.tiles.values() for d in t.dots.values()),
                     timeout=9000)
     assert w.wall.selected == plans[0].call_key  # the first call is selected by itself
+    # With speech analysis on, the voice detector decides, not the level: a hum is not talk.
+    tile.call.speaking.update({Role.CUSTOMER: False, Role.AGENT: True})
+    tile.tick()
+    assert tile.dots[Role.AGENT].on and not tile.dots[Role.CUSTOMER].on
     done.result(timeout=10)
     qtbot.waitUntil(lambda: not w.wall.tiles, timeout=15000)
     assert w.stack.currentWidget() is w.empty

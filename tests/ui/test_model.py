@@ -11,6 +11,7 @@ from console.core.events import (
     Provider,
     Role,
     SentimentSample,
+    SpeechActivity,
     StreamOpened,
     TrackName,
     TrackOpened,
@@ -74,3 +75,14 @@ def test_caller_name_from_custom_parameters() -> None:
              StreamOpened("c", "s", Provider.TWILIO, MediaFormat("PCMU", 8000), (), {},
                           "customer", {"FirstName": "Jane", "LastName": "Doe"}, None, 0.0)])
     assert m.calls["c"].title == "Jane Doe · +1555"
+
+
+def test_speech_activity_lights_the_speaker_without_redrawing_the_tile() -> None:
+    m = CallsModel()
+    m.apply([CallStarted("c1", Provider.TELNYX, "+1555", "+1800", 100.0)])
+    ch = m.apply([SpeechActivity("c1", Role.AGENT, True, 1.2)])
+    assert m.calls["c1"].speaking == {Role.AGENT: True}
+    assert not ch.updated  # the 30 fps tick reads it; no tile rebuild per change
+    m.apply([SpeechActivity("c1", Role.AGENT, False, 2.0),
+             SpeechActivity("c1", Role.CUSTOMER, True, 2.1)])
+    assert m.calls["c1"].speaking == {Role.AGENT: False, Role.CUSTOMER: True}

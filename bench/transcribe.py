@@ -60,7 +60,7 @@ def play_calls(opts: object, stagger: float) -> None:
     asyncio.run(play())
 
 
-async def run(calls: int, workers: int, stagger: float) -> None:
+async def run(calls: int, workers: int, stagger: float, vad: str) -> None:
     import psutil
 
     from console.analysis.wer import word_errors
@@ -73,7 +73,7 @@ async def run(calls: int, workers: int, stagger: float) -> None:
     workers = workers or Settings().stt_workers
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(port=0, data_dir=tmp, token="b", transcribe=True,
-                            stt_workers=workers, redaction=False).validate()
+                            stt_workers=workers, redaction=False, vad_engine=vad).validate()
         engine = Engine(settings)
         await engine.start()
         await engine.transcription_ready()
@@ -125,7 +125,7 @@ async def run(calls: int, workers: int, stagger: float) -> None:
         return lat[min(len(lat) - 1, int(q * len(lat)))]
 
     print(f"\ntranscribe: {calls} calls at real time ({100 * talk / audio:.0f} % talk per "
-          f"track), {workers} speech worker(s), tiny.en int8, {wall:.0f} s")
+          f"track), {workers} speech worker(s), tiny.en int8, {vad} VAD, {wall:.0f} s")
     print(f"final segments                {len(lat)} of {expected} scripted turns")
     print(f"latency from VAD end decision p50 {statistics.median(lat):.2f} s, "
           f"p95 {pct(0.95):.2f} s, max {lat[-1]:.2f} s")
@@ -147,11 +147,12 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=20)
     ap.add_argument("--workers", type=int, default=0, help="default: as Settings")
     ap.add_argument("--stagger", type=float, default=0.7)
+    ap.add_argument("--vad", choices=["webrtc", "silero"], default="webrtc")
     args = ap.parse_args()
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(run(args.calls, args.workers, args.stagger))
+    asyncio.run(run(args.calls, args.workers, args.stagger, args.vad))
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ VAD_ENGINES = ("webrtc", "silero")
 SILERO_RATE = 16000
 SILERO_CHUNK = 512  # samples the model takes at a time (32 ms)
 SILERO_CONTEXT = 64  # samples of the previous chunk it sees with each one
+SILERO_RESET_FRAMES = 25  # 0.5 s of quiet: the model's memory of the last speech is stale
 
 
 class VadUnavailable(RuntimeError):
@@ -52,7 +53,9 @@ class VadSettings:
 
 
 class _Detector(Protocol):
-    def voiced(self, frame: Pcm) -> bool: ...
+    def voiced(self, frame: Pcm, loud: bool) -> bool:
+        """Whether this frame is speech; a frame that is not `loud` never is."""
+        ...
 
 
 class _WebRtc:
@@ -62,8 +65,8 @@ class _WebRtc:
         self._vad = webrtcvad.Vad(aggressiveness)
         self._rate = rate
 
-    def voiced(self, frame: Pcm) -> bool:
-        return bool(self._vad.is_speech(frame.tobytes(), self._rate))
+    def voiced(self, frame: Pcm, loud: bool) -> bool:
+        return loud and bool(self._vad.is_speech(frame.tobytes(), self._rate))
 
 
 def silero_model_path() -> Path:
@@ -99,13 +102,26 @@ class _Silero:
     def __init__(self, threshold: float) -> None:
         self._session = silero_session()
         self._threshold = threshold
+        self._quiet = 0
+        self._reset()
+        self.probability = 0.0
+
+    def _reset(self) -> None:
         self._pending = np.zeros(0, np.float32)
         self._context = np.zeros(SILERO_CONTEXT, np.float32)
         self._h = np.zeros((1, 1, 128), np.float32)
         self._c = np.zeros((1, 1, 128), np.float32)
-        self.probability = 0.0
 
-    def voiced(self, frame: Pcm) -> bool:
+    def voiced(self, frame: Pcm, loud: bool) -> bool:
+        if not loud:
+            # Nobody talks most of a call. Quiet frames skip the model (its cost is per
+            # chunk); after a longer quiet it starts afresh, as on a new stream.
+            self._quiet += 1
+            if self._quiet == SILERO_RESET_FRAMES:
+                self._reset()
+            self.probability = 0.0
+            return False
+        self._quiet = 0
         self._pending = np.concatenate((self._pending, frame.astype(np.float32) / 32768.0))
         n = self._pending.size // SILERO_CHUNK
         if n:
@@ -192,8 +208,7 @@ class Segmenter:
         s = self.settings
         f = frame.astype(np.float32)
         loud = float(np.dot(f, f)) / f.size >= self._min_power
-        # The detector sees every frame, quiet or not: Silero carries state between them.
-        voiced = self._detector.voiced(frame) and loud
+        voiced = self._detector.voiced(frame, loud)
         self.frames_seen += 1
         self._recent.append(voiced)
         if not self.speaking:

@@ -6,10 +6,11 @@ utterance is encoded over a shorter context that still covers it (at least 12 s)
 utterances of any calls in one batch, and decoded together. An utterance's text is simply
 its row of the batch: nothing has to be split back by timestamps.
 
-Measured on this machine kind (tiny.en int8): 110-120 ms per utterance in batches of 3-4,
-against 160-170 ms for utterances packed into one 30 s window, with the same or better word
-error rate. Contexts under about 12 s made tiny.en repeat short phrases without end; such a
-runaway is caught and decoded again over the full 30 s window, as Whisper was trained."""
+Measured on this machine kind (tiny.en int8, two threads): 110-120 ms per utterance in
+batches of 3-4 against 160-170 ms for utterances packed into one 30 s window, with the same
+or better word error rate. Contexts under about 12 s made tiny.en repeat short phrases
+without end; such a runaway is caught and decoded again over the full 30 s window, as
+Whisper was trained."""
 
 from __future__ import annotations
 

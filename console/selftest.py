@@ -139,6 +139,31 @@ def _speech() -> str:
     return f"{place.name} from {place.source}; heard “{text}”"
 
 
+def _voice_detection() -> str:
+    from console.analysis.vad import VAD_ENGINES, Segmenter, VadSettings, VadUnavailable
+    from console.sim.dialogues import load_dialogues
+
+    d = load_dialogues()[0]
+    turns = sum(t["speaker"] == "customer" for t in d.turns)
+    found, missing = [], []
+    for engine in VAD_ENGINES:
+        try:
+            seg = Segmenter(d.rate, VadSettings(engine=engine))
+        except VadUnavailable as exc:
+            if engine == VadSettings().engine:
+                raise
+            missing.append(f"not available: {engine} ({exc})")
+            continue
+        utts = seg.feed(d.customer)
+        last = seg.flush()
+        if last is not None:
+            utts.append(last)
+        if not utts:
+            raise RuntimeError(f"the {engine} detector heard no speech in a demo call")
+        found.append(f"{engine} found {len(utts)} utterances")
+    return "; ".join(missing + found) + f" (the demo customer has {turns} turns)"
+
+
 CHECKS: list[tuple[str, Callable[[], str], bool]] = [
     ("resources", _resources, True),
     ("codecs", _codecs, True),
@@ -146,6 +171,7 @@ CHECKS: list[tuple[str, Callable[[], str], bool]] = [
     ("window system", _qt, True),
     ("sound", _sound, False),  # the console runs without sound; it says so
     ("speech model", _speech, False),
+    ("voice activity", _voice_detection, False),
 ]
 
 

@@ -60,3 +60,5 @@ def test_self_test_passes_here() -> None:
                          text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "[ok  ] engine" in out.stdout and "self-test passed" in out.stdout
+    assert "[ok  ] voice activity webrtc found" in out.stdout
+    assert "silero found" in out.stdout

@@ -79,7 +79,7 @@ def silero_model_path() -> Path:
 
 @functools.cache
 def silero_session() -> Any:
-    """One ONNX session for every track: the model's state travels with each call."""
+    """One ONNX session for every track: each track passes its own state in and out."""
     path = silero_model_path()
     if not path.exists():
         raise VadUnavailable(f"the Silero voice detector's model is missing ({path}); "

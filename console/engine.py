@@ -210,17 +210,21 @@ class Engine:
         threads = max(1, min(2, (os.cpu_count() or 2) // max(1, s.stt_workers)))
         pool = SttPool(str(place.path or place.name), pipeline.on_text,
                        workers=s.stt_workers, threads=threads)
+        pipeline.pool = pool
+        pipeline.set_focus(self._focus)
+        # Voice detection starts while the workers load their model (seconds): what is said
+        # meanwhile waits in the queue instead of being lost.
+        self.registry.add_tap(pipeline)
         try:
             await self.loop.run_in_executor(None, pool.start)
         except RuntimeError as exc:
+            self.registry.remove_tap(pipeline)
+            pipeline.pool = None
             hint = f"; {how_to_add(place.name)}" if place.path is None else ""
             self.transcription = f"off: {exc}{hint}"
             log.error("transcription is off: %s%s", exc, hint)
             return
-        pipeline.pool = pool
-        pipeline.set_focus(self._focus)
         self.pipeline = pipeline
-        self.registry.add_tap(pipeline)
         self.bus.subscribe(lambda e: pipeline.call_ended(e.call_id)
                            if isinstance(e, CallEnded) else None)
         self.transcription = f"on: {place.name} ({place.source})"

@@ -197,3 +197,22 @@ async def test_a_missing_voice_detector_turns_transcription_off(settings, monkey
             assert engine.port
     finally:
         vad.silero_session.cache_clear()
+
+
+async def test_what_is_said_while_the_model_loads_is_transcribed(settings) -> None:  # type: ignore[no-untyped-def]
+    """A call that arrives as the console starts: its first words come before the speech
+    workers are ready, and must still become text."""
+    settings.transcribe = True
+    async with running_engine(settings) as engine:
+        seen: list = []
+        engine.bus.subscribe(seen.append)
+        opts = SimOptions(url=engine.url, token="test-token", speed=0, duration=5.0,
+                          dialogue="angry-double-charge")
+        plan = plan_calls(load_dialogues(), opts)[0]
+        await play_call(plan, opts)
+        assert not engine.transcription.startswith("on"), "the model loaded first"
+        await engine.transcription_ready()
+        await wait_for(lambda: any(isinstance(e, TranscriptSegment) and e.final
+                                   and e.start_s < 1.5 for e in seen), timeout=30)
+    first = next(e for e in seen if isinstance(e, TranscriptSegment) and e.start_s < 1.5)
+    assert first.speaker is Role.AGENT and "help" in first.text.lower(), first

@@ -143,11 +143,13 @@ async def run(calls: int, workers: int, stagger: float, vad: str) -> None:
 
 
 def main() -> None:
+    from console.config import VAD_ENGINES
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=20)
     ap.add_argument("--workers", type=int, default=0, help="default: as Settings")
     ap.add_argument("--stagger", type=float, default=0.7)
-    ap.add_argument("--vad", choices=["webrtc", "silero"], default="webrtc")
+    ap.add_argument("--vad", choices=VAD_ENGINES, default=VAD_ENGINES[0])
     args = ap.parse_args()
     import logging
 

@@ -15,6 +15,8 @@ import tomli_w
 
 from console.core.reach import BIDI_CODECS, BIDI_RATES, TARGET_LEGS
 
+VAD_ENGINES = ("webrtc", "silero")  # voice detectors (console.analysis.vad)
+
 __all__ = ["ConfigError", "Settings", "config_path", "default_data_dir", "load", "save"]
 
 APP_DIR = "coach-console"
@@ -130,8 +132,8 @@ class Settings:
         if self.telnyx_bidirectional_rate not in BIDI_RATES:
             raise ConfigError("telnyx_bidirectional_rate must be one of "
                               + ", ".join(map(str, BIDI_RATES)))
-        if self.vad_engine not in ("webrtc", "silero"):
-            raise ConfigError("vad_engine must be webrtc or silero")
+        if self.vad_engine not in VAD_ENGINES:
+            raise ConfigError(f"vad_engine must be one of {', '.join(VAD_ENGINES)}")
         if not 1 <= self.stt_workers <= 8:
             raise ConfigError("stt_workers must be 1-8")
         if not 0 <= self.jitter_frames <= 50:

@@ -42,6 +42,8 @@ def test_first_run_creates_a_private_token(tmp_path: Path) -> None:
         ('public_url = "https://x.example/a"', "wss://host/path"),
         ('public_url = "wss://x.example/a?k=v"', "query string"),
         ("idle_timeout_s = 0", "must be positive"),
+        ('vad_engine = "energy"', "vad_engine must be one of webrtc, silero"),
+        ("stt_workers = 0", "stt_workers must be 1-8"),
         ("port = [", "cannot read config"),
     ],
 )

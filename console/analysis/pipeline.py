@@ -110,8 +110,8 @@ class AnalysisPipeline:
     def _timeline(self, track: TrackState, speaking: bool, now_s: float) -> None:
         """Live overtalk and silence, from both speakers' voice activity."""
         st = self._state(track.call_id)
-        st.now_s = max(st.now_s, now_s)
         st.speaking[track.role] = speaking
+        st.now_s = max(st.now_s, now_s)
         if speaking:
             st.last_speech_s = st.now_s
         both = all(st.speaking.get(r, False) for r in Role)

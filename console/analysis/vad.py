@@ -1,8 +1,8 @@
 """Voice activity per track: 20 ms frames through a voice detector, turned into utterances.
 
-Two detectors: WebRTC's (the default: about 0.1 ms of CPU per second of audio, native 8 kHz)
+Two detectors: WebRTC's (the default: about 0.3 ms of CPU per second of audio, native 8 kHz)
 and Silero's neural one (ONNX, the model file faster-whisper ships), much steadier in noise
-for about 3.5 ms per second of audio.
+for 4-8 ms per second of audio (measured on the demo dialogues, clean and noisy).
 
 Speech starts after a few voiced frames (so a click is not a word), keeps a short pre-roll so
 the first syllable reaches the recogniser, and ends after a hang time of silence; very long
@@ -20,13 +20,13 @@ import numpy as np
 import numpy.typing as npt
 
 from console.audio.codecs import LiveResampler
+from console.config import VAD_ENGINES
 
 __all__ = ["VAD_ENGINES", "Segmenter", "Utterance", "VadSettings", "VadUnavailable",
            "silero_session"]
 
 Pcm = npt.NDArray[np.int16]
 WEBRTC_RATES = (8000, 16000, 32000, 48000)
-VAD_ENGINES = ("webrtc", "silero")
 SILERO_RATE = 16000
 SILERO_CHUNK = 512  # samples the model takes at a time (32 ms)
 SILERO_CONTEXT = 64  # samples of the previous chunk it sees with each one

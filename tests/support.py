@@ -9,13 +9,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def shared_dir() -> Path:
-    """The project's shared/ folder (protocol docs and fixtures) beside the checkout."""
-    for parent in [REPO, *REPO.parents]:
-        candidate = parent / "shared" / "protocols" / "fixtures"
-        if candidate.is_dir():
-            return candidate.parent.parent
-    raise FileNotFoundError("shared/protocols/fixtures not found beside the repository")
+FIXTURES = REPO / "tests" / "data" / "protocols" / "fixtures"
+
+
+def fixtures_dir() -> Path:
+    """The providers' example frames, kept in the repository (tests/data/protocols/README.md
+    says where they came from) so that a clone alone passes its tests."""
+    return FIXTURES
 
 
 def audit_rows(data_dir: str | Path, call_id: str | None = None) -> list[tuple[str, str]]:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import shared_dir
+from support import fixtures_dir
 
 from console.core.events import (
     Connected,
@@ -26,7 +26,7 @@ from console.protocol.detect import ADAPTERS, FrameDecoder, load_frame
 
 
 def _fixtures_root() -> Path:
-    return shared_dir() / "protocols" / "fixtures"
+    return fixtures_dir()
 
 
 ROOT = _fixtures_root()

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from support import shared_dir
+from support import fixtures_dir
 
 from console.audio.codecs import alaw_decode, ulaw_decode
 from console.core.events import (
@@ -37,7 +37,7 @@ USER_ID = "3E6F995F-85F7-4705-9741-53B116D28237"
 
 
 def _fixtures_root() -> Path:
-    return shared_dir() / "protocols" / "fixtures"
+    return fixtures_dir()
 
 
 FIXTURES = _fixtures_root() / "telnyx"

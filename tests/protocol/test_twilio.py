@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from support import shared_dir
+from support import fixtures_dir
 
 from console.audio.codecs import ulaw_decode
 from console.core.events import (
@@ -37,7 +37,7 @@ ACCOUNT_SID = "AC00000000000000000000000000000001"
 
 
 def _fixtures_root() -> Path:
-    return shared_dir() / "protocols" / "fixtures"
+    return fixtures_dir()
 
 
 FIXTURES = _fixtures_root() / "twilio"

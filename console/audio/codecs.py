@@ -6,7 +6,7 @@ L16 is a byte-order view; G.722, Opus and AMR-WB go through PyAV (ffmpeg). Resam
 
 from __future__ import annotations
 
-import math
+from fractions import Fraction
 from typing import Any, Protocol
 
 import numpy as np
@@ -17,6 +17,8 @@ from console.core.events import MediaFormat
 __all__ = [
     "ALAW_DECODE",
     "ALAW_ENCODE",
+    "MAX_RATE",
+    "MIN_RATE",
     "ULAW_DECODE",
     "ULAW_ENCODE",
     "CodecError",
@@ -35,6 +37,15 @@ __all__ = [
 ]
 
 Pcm = npt.NDArray[np.int16]
+
+# Sample rates the decoders take: telephony's 8 kHz up to full-band 48 kHz.
+MIN_RATE, MAX_RATE = 8000, 48000
+# Most output phases a LiveResampler keeps. The usual rates (8-48 kHz to 8-48 kHz, 44.1 kHz
+# included) need at most 640 and are exact; an odd rate (12,345 Hz to 16 kHz needs 3,200,
+# a prime rate of 1,000,003 Hz 16,000) gets the nearest ratio within this bound, at most
+# 0.05 % off in pitch and timing, so no rate a peer names can grow the filter past 100,000
+# taps (it grew with the rate and stalled the engine for seconds).
+MAX_PHASES = 1000
 
 
 class CodecError(RuntimeError):
@@ -165,8 +176,11 @@ class LiveResampler:
     which a 40 ms jitter buffer cannot hide). Windowed-sinc (Kaiser) prototype filter."""
 
     def __init__(self, from_rate: int, to_rate: int, taps_per_phase: int = 16) -> None:
-        g = math.gcd(from_rate, to_rate)
-        self.up, self.down = to_rate // g, from_rate // g
+        if not 0 < from_rate <= 64 * to_rate or not 0 < to_rate <= 64 * from_rate:
+            raise ValueError(f"cannot resample {from_rate} Hz to {to_rate} Hz live")
+        # Input samples per output sample, as down/up with up (the phases) bounded.
+        step = Fraction(from_rate, to_rate).limit_denominator(MAX_PHASES)
+        self.up, self.down = step.denominator, step.numerator
         self.from_rate, self.to_rate = from_rate, to_rate
         # Input samples under the filter for each output sample; more when decimating, so
         # the cut-off can sit under the new Nyquist.
@@ -415,8 +429,15 @@ def _amrwb_bandwidth_efficient(payload: bytes) -> list[bytes] | None:
 
 
 def make_decoder(fmt: MediaFormat, l16_byte_order: str = "auto") -> Decoder:
-    """Decoder for what the start frame says the stream carries."""
+    """Decoder for what the start frame says the stream carries. Rates outside
+    MIN_RATE..MAX_RATE and more than two channels are refused (CodecError) for the stream."""
     enc = fmt.encoding
+    if not MIN_RATE <= fmt.sample_rate <= MAX_RATE and enc != "G722":
+        raise CodecError(f"sample rate {fmt.sample_rate} Hz is not supported: the console "
+                         f"decodes {MIN_RATE}-{MAX_RATE} Hz")
+    if not 1 <= fmt.channels <= 2:
+        raise CodecError(f"{fmt.channels} channels are not supported: the console decodes "
+                         "mono and stereo")
     if enc == "PCMU":
         return G711Decoder(ULAW_DECODE, fmt.sample_rate)
     if enc == "PCMA":

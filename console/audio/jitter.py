@@ -7,11 +7,15 @@ from dataclasses import dataclass, field
 from math import gcd
 from typing import Generic, TypeVar
 
-__all__ = ["DUPLICATE", "LATE", "OK", "Push", "Released", "ReorderBuffer"]
+__all__ = ["DISCONTINUITY", "DUPLICATE", "LATE", "MAX_GAP_FRAMES", "OK", "Push", "Released",
+           "ReorderBuffer"]
 
 T = TypeVar("T")
-OK, DUPLICATE, LATE = 0, 1, 2
-_STATUS = {OK: "ok", DUPLICATE: "duplicate", LATE: "late"}
+OK, DUPLICATE, LATE, DISCONTINUITY = 0, 1, 2, 3
+_STATUS = {OK: "ok", DUPLICATE: "duplicate", LATE: "late", DISCONTINUITY: "discontinuity"}
+# A counter that jumps further than this (5 s of 20 ms frames), forwards or backwards, has
+# restarted or lied: its timeline starts again at the new value rather than filling the gap.
+MAX_GAP_FRAMES = 250
 
 
 @dataclass(slots=True)
@@ -33,10 +37,15 @@ class ReorderBuffer(Generic[T]):
     The chunk counter may count per track (1, 2, 3) or per stream across both tracks
     (1, 3, 5 on one track); the step is learned as the gcd of the differences seen.
     In-order frames (the normal case) take a short path with no allocation.
+
+    Keys are released on the track's own timeline: the peer's counter plus `shift`, which
+    changes only at a discontinuity so that the timeline goes on one step after the last
+    frame. Released keys therefore never jump further than `max_gap` steps.
     """
 
-    def __init__(self, depth: int = 3) -> None:
+    def __init__(self, depth: int = 3, max_gap: int = MAX_GAP_FRAMES) -> None:
         self.depth = max(0, depth)
+        self.max_gap = max(1, max_gap)
         self.step = 0  # 0 until two distinct keys are seen
         self.last: int | None = None  # the key released last
         self._first: int | None = None  # the first key released
@@ -48,6 +57,8 @@ class ReorderBuffer(Generic[T]):
         self.duplicates = 0
         self.late = 0
         self.missing = 0
+        self.discontinuities = 0
+        self.shift = 0  # timeline key = peer's key + shift
 
     def __len__(self) -> int:
         return len(self._heap)
@@ -59,10 +70,12 @@ class ReorderBuffer(Generic[T]):
     def push_into(self, key: int | None, item: T, out: list[tuple[int | None, T, int]]) -> int:
         """Add a frame; append what can be released to `out` as (key, item, missing_before).
 
-        Returns OK, DUPLICATE or LATE."""
+        Returns OK, DUPLICATE, LATE or DISCONTINUITY (the frame is released, after whatever
+        was held, as the first of a new timeline)."""
         if key is None:
             out.append((None, item, 0))
             return OK
+        key += self.shift
         last = self.last
         if last is not None and not self._heap and key == last + (self.step or 1):
             self.last = key
@@ -88,6 +101,9 @@ class ReorderBuffer(Generic[T]):
             self.duplicates += 1
             return DUPLICATE
         last = self.last
+        ref = last if last is not None else self._seen_first
+        if ref is not None and abs(key - ref) > self.max_gap * (self.step or 1):
+            return self._restart(key, item, out)
         if last is not None and (key <= last or (self._first is not None and key < self._first)):
             if key in self._given_up or (self._first is not None and key < self._first):
                 self._given_up.discard(key)
@@ -101,6 +117,20 @@ class ReorderBuffer(Generic[T]):
         self._pending.add(key)
         self._drain(out, force=False)
         return OK
+
+    def _restart(self, key: int, item: T, out: list[tuple[int | None, T, int]]) -> int:
+        """What is held goes out in order, then the frame follows it one step on, and the
+        peer's counter is read from there. The step learned so far is kept: a counter that
+        restarts still counts the same way."""
+        self._drain(out, force=True)
+        self._given_up.clear()
+        step = self.step or 1
+        follow = self.last + step if self.last is not None else key
+        self.shift += follow - key
+        self.last = self._first = self._seen_first = follow
+        out.append((follow, item, 0))
+        self.discontinuities += 1
+        return DISCONTINUITY
 
     def _learn_step(self, key: int) -> None:
         ref = self._seen_first

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from console.audio.codecs import CodecError, Decoder, make_decoder
-from console.audio.jitter import DUPLICATE, ReorderBuffer
+from console.audio.jitter import DISCONTINUITY, DUPLICATE, ReorderBuffer
 from console.audio.ring import RingBuffer
 from console.core.bus import EventBus
 from console.core.events import (
@@ -146,12 +146,16 @@ class Counters:
     late_frames: int = 0
     duplicate_frames: int = 0
     undecodable_frames: int = 0
+    decode_errors: int = 0
+    discontinuities: int = 0
     bad_frames: int = 0
     bad_by_kind: dict[str, int] = field(default_factory=dict)
     provider_errors: int = 0
 
 
 _GROUP_PARAMS = ("coach_call", "call_session_id")
+# Most silence put in for lost frames at one gap: the reorder window (250 frames) of 20 ms.
+MAX_FILL_S = 5.0
 
 
 def call_key(start: Started) -> str:
@@ -206,6 +210,7 @@ class CallRegistry:
                                     deque[tuple[str, str | None, str | None]]]] = {}
         self._dirty: list[TrackState] = []
         self._flush_pending = False
+        self._failures: dict[str, dict[str, int]] = {}  # track -> exception kind -> count
 
     # --- streams ------------------------------------------------------------------------
 
@@ -319,12 +324,15 @@ class CallRegistry:
         out = track.out
         before = len(out)
         status = track.jitter.push_into(chunk, (payload, timestamp), out)
-        if status:
+        if status == DISCONTINUITY:
+            self._discontinuity(stream, track, chunk)
+        elif status:
             if status == DUPLICATE:
                 self.counters.duplicate_frames += 1
             else:
                 self.counters.late_frames += 1
-                self._keep_late(track, chunk, timestamp, payload)
+                shifted = None if chunk is None else chunk + track.jitter.shift
+                self._keep_late(track, shifted, timestamp, payload)
             return
         if len(out) != before and not track.dirty:
             track.dirty = True
@@ -334,6 +342,17 @@ class CallRegistry:
             elif not self._flush_pending:
                 self._flush_pending = True
                 self.schedule(self.flush)
+
+    def _discontinuity(self, stream: StreamState, track: TrackState, chunk: int | None) -> None:
+        # A counter that jumped by more than the reorder window: the track carries on from
+        # the new value with no silence for the gap (which may be anything a peer claims).
+        self.counters.discontinuities += 1
+        n = track.jitter.discontinuities
+        if n <= 3 or n % 1000 == 0:
+            self.bus.publish(StreamProblem(
+                stream.call_id, stream.uid, "discontinuity",
+                f"{track.name.value} track: chunk counter jumped to {chunk}; the timeline "
+                f"starts again there ({n} so far)", self.clock()))
 
     def flush(self) -> None:
         """Decode every frame released since the last flush into rings and the recorder."""
@@ -345,7 +364,22 @@ class CallRegistry:
         for track in dirty:
             track.dirty = False
             items, track.out = track.out, []
-            self._play(track, items, int((now - track.stream_opened_at) * 1000))
+            try:
+                self._play(track, items, int((now - track.stream_opened_at) * 1000))
+            except Exception as exc:  # a decoder or tap bug costs these frames, not the engine
+                self._decode_failed(track, exc, len(items))
+
+    def _decode_failed(self, track: TrackState, exc: Exception, frames: int) -> None:
+        self.counters.decode_errors += frames
+        kind = type(exc).__name__
+        seen = self._failures.setdefault(track.key, {})
+        n = seen[kind] = seen.get(kind, 0) + 1
+        if n == 1:  # one traceback per kind per track; after that the counters speak
+            log.error("track %s: %d frames lost to %s", track.key, frames, kind,
+                      exc_info=exc)
+            self.bus.publish(StreamProblem(track.call_id, track.stream_id, "decode",
+                                           f"{track.name.value} track: {kind}: {exc}",
+                                           self.clock()))
 
     def _play(self, track: TrackState,
               items: list[tuple[int | None, tuple[bytes, int | None], int]],
@@ -395,7 +429,10 @@ class CallRegistry:
             if missing:
                 decode_run()
                 self.counters.missing_frames += missing
-                gap = missing * (track.frame_samples or track.rate // 50)
+                # Frames of any size (up to the frame limit) may go missing: never more than
+                # MAX_FILL_S of silence, however many a peer skips.
+                gap = min(missing * (track.frame_samples or track.rate // 50),
+                          int(MAX_FILL_S * track.rate))
                 ring.write_silence(gap)
                 track.position += gap
                 if taps:  # keeps transcript times (and what is heard) on the audio's timeline
@@ -458,7 +495,8 @@ class CallRegistry:
         decoder = stream.decoder
         if decoder is not None and stream.tracks:
             decoder = make_decoder(stream.media_format, self.l16_byte_order)
-        rate = decoder.rate if decoder else stream.media_format.sample_rate
+        # A stream whose codec or rate was refused decodes nothing: its ring stays small.
+        rate = decoder.rate if decoder else 8000
         role = stream.leg.role_of(name)
         track = TrackState(
             key=f"{stream.uid}/{name.value}",
@@ -559,4 +597,8 @@ class CallRegistry:
         for call in ended[: max(0, len(ended) - keep)]:
             for track in call.tracks():
                 self.rings.pop(track.key, None)
+                self._failures.pop(track.key, None)
+            # Stream ids are kept unique among the calls in memory (what a repeat could be
+            # confused with); older ones are the store's, which replaces a repeat.
+            self._seen_stream_ids.difference_update(call.streams)
             del self.calls[call.id]

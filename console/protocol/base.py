@@ -18,10 +18,14 @@ from console.core.events import (
 )
 
 __all__ = [
+    "MAX_CHANNELS",
+    "MAX_COUNTER",
+    "MAX_RATE",
     "FrameError",
     "as_int",
     "as_str",
     "b64decode",
+    "counter",
     "custom_parameters",
     "media_body",
     "normalise_format",
@@ -39,6 +43,32 @@ class FrameError(ValueError):
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind
+
+
+# Where numbers from a peer are allowed to be, checked as they enter (each out-of-range value
+# is a bad frame of its own kind, counted, and the frame goes no further):
+#   media.chunk, sequence numbers, media.timestamp: 0 .. 2**53-1. Counters and milliseconds
+#     (Unix epoch milliseconds too) for centuries; anything past it is not a counter, and it
+#     keeps every later sum inside SQLite's and NumPy's 64-bit integers.
+#   sample rate: 1 .. 384,000 Hz here; the decoders take 8,000-48,000 Hz and refuse other
+#     rates for that stream with a problem on the call (console.audio.codecs).
+#   channels: 1 .. 8 here; the decoders take 1 or 2.
+#   frame and payload sizes: the server's message limit (Settings.max_message_bytes).
+MAX_COUNTER = 2**53 - 1
+MAX_RATE = 384_000
+MAX_CHANNELS = 8
+
+
+def counter(value: Any, where: str, kind: str) -> int | None:
+    """A chunk, sequence number or timestamp: None when absent, else 0 .. MAX_COUNTER."""
+    if type(value) is str and len(value) <= 15 and value.isascii() and value.isdigit():
+        return int(value)  # nearly every frame: under 10^15, so in range
+    if isinstance(value, str) and len(value) > 19 and value.strip().lstrip("-").isdigit():
+        raise FrameError(kind, f"{where} of {len(value.strip())} digits is outside 0..2^53-1")
+    n = as_int(value, where)
+    if n is not None and not 0 <= n <= MAX_COUNTER:
+        raise FrameError(kind, f"{where} {n:.6g} is outside 0..2^53-1")
+    return n
 
 
 def require_dict(obj: Any, where: str) -> dict[str, Any]:
@@ -130,8 +160,8 @@ def media_body(media: Any) -> tuple[TrackName, int | None, int | None, bytes]:
     track = media.get("track")
     return (
         _INBOUND if track is None else track_name(track),
-        as_int(media.get("chunk"), "media.chunk"),
-        as_int(media.get("timestamp"), "media.timestamp"),
+        counter(media.get("chunk"), "media.chunk", "bad_chunk"),
+        counter(media.get("timestamp"), "media.timestamp", "bad_timestamp"),
         b64decode(media.get("payload")),
     )
 
@@ -253,7 +283,13 @@ def normalise_format(encoding: Any, sample_rate: Any, channels: Any = 1) -> Medi
     if name == "G722":
         # RTP advertises G.722 at an 8000 Hz clock, but the audio itself is 16 kHz.
         rate = 16000
-    if rate is None or rate <= 0:
+    if rate is None or rate == 0:
         rate = _DEFAULT_RATES.get(name, 8000)
-    chans = as_int(channels, "media_format.channels") or 1
+    elif not 0 < rate <= MAX_RATE:
+        raise FrameError("bad_rate", f"sample rate {rate:.6g} Hz is outside 1..{MAX_RATE}")
+    chans = as_int(channels, "media_format.channels")
+    if chans is None or chans == 0:
+        chans = 1
+    elif not 0 < chans <= MAX_CHANNELS:
+        raise FrameError("bad_channels", f"{chans:.3g} channels is outside 1..{MAX_CHANNELS}")
     return MediaFormat(name, rate, chans, byte_order, raw)

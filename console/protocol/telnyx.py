@@ -18,7 +18,7 @@ from console.core.events import (
 )
 from console.protocol.base import (
     FrameError,
-    as_int,
+    counter,
     custom_parameters,
     normalise_format,
     opt_str,
@@ -45,7 +45,7 @@ def parse(msg: dict[str, Any]) -> StreamEvent:
     if not isinstance(event, str):
         raise FrameError("missing_field", "frame has no event name")
     stream_id = opt_str(msg.get("stream_id"), "stream_id")
-    seq = as_int(msg.get("sequence_number"), "sequence_number")
+    seq = counter(msg.get("sequence_number"), "sequence_number", "bad_sequence")
     if event == "start":
         return _start(msg, stream_id, seq)
     if event == "connected":

@@ -23,6 +23,9 @@ from console.store.recording import HAS_CHUNK, HAS_TS, load_track
 __all__ = ["NotRecorded", "call_audio", "export_wav"]
 
 Pcm = npt.NDArray[np.int16]
+# Most silence the export puts between two frames (lost audio); more is a counter or clock
+# jump, which is closed up.
+MAX_GAP_S = 5.0
 
 
 class NotRecorded(RuntimeError):
@@ -69,7 +72,10 @@ def _ts_like_ms(t: _Track) -> bool | None:
     else:
         frames_between = np.maximum(1, np.rint(np.diff(idx["ts"]) / np.maximum(dur_ms, 1e-9)))
     expected = frames_between * dur_ms
-    ok = np.abs(np.diff(idx["ts"]) - expected) <= np.maximum(2.0, 0.1 * expected)
+    steps = np.diff(idx["ts"])
+    if steps.min() < 0 or steps.max() > MAX_GAP_S * 1000:
+        return False  # stamps that go back or leap: the peer's clock is not the timeline
+    ok = np.abs(steps - expected) <= np.maximum(2.0, 0.1 * expected)
     return bool(ok.mean() >= 0.9)
 
 
@@ -77,15 +83,16 @@ def _place_stream(tracks: list[_Track]) -> None:
     """Fill `starts` (sample offsets from the stream's start) for each track of one stream."""
     verdicts = [_ts_like_ms(t) for t in tracks]
     ts_mode = any(v for v in verdicts) and not any(v is False for v in verdicts)
+    first_arrival = min((int(t.index["arrival_ms"].min()) for t in tracks if t.index.size),
+                        default=0)
     if ts_mode:
         origin = min(int(t.index["ts"].min()) for t in tracks if t.index.size)
         for t in tracks:
             t.starts = np.rint((t.index["ts"] - origin) * t.rate / 1000.0).astype(np.int64)
+            _bound(t, first_arrival)
         return
     with_chunks = [t for t in tracks if t.index.size and (t.index["flags"] & HAS_CHUNK).all()]
     chunk_origin = min((int(t.index["chunk"][0]) for t in with_chunks), default=0)
-    first_arrival = min((int(t.index["arrival_ms"].min()) for t in tracks if t.index.size),
-                        default=0)
     for t in tracks:
         idx = t.index
         if not idx.size:
@@ -109,6 +116,28 @@ def _place_stream(tracks: list[_Track]) -> None:
         starts = np.zeros(idx.size, np.int64)
         starts[1:] = np.cumsum(sizes[:-1] + gaps[1:])
         t.starts = starts + lead
+        _bound(t, first_arrival)
+
+
+def _bound(t: _Track, first_arrival_ms: int) -> None:
+    """Counters and stamps are the peer's word: no silence of more than MAX_GAP_S between two
+    frames, and a track starts where its audio arrived if its numbers put it more than that
+    away. (Live, the reorder buffer treats such jumps as discontinuities in the same way.)"""
+    assert t.starts is not None
+    if not t.starts.size:
+        return
+    cap = int(MAX_GAP_S * t.rate)
+    n = t.index["n"].astype(np.int64)
+    starts = t.starts
+    if starts.size > 1:
+        excess = np.maximum(0, starts[1:] - (starts[:-1] + n[:-1]) - cap)
+        if excess.any():
+            starts = starts.copy()
+            starts[1:] -= np.cumsum(excess)
+    arrived = round((int(t.index["arrival_ms"].min()) - first_arrival_ms) * t.rate / 1000)
+    if abs(int(starts.min()) - arrived) > cap:
+        starts = starts - int(starts.min()) + arrived
+    t.starts = starts
 
 
 def _render(t: _Track, rate: int, offset: int) -> Pcm:

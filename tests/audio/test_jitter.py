@@ -251,3 +251,70 @@ def test_random_loss_accounting(seed: int) -> None:
     assert keys(out) == sent
     assert buf.missing == sent[-1] - sent[0] + 1 - len(sent)
     assert sum(r.missing_before for r in out) == buf.missing
+
+
+# --- counters that jump: a discontinuity restarts the timeline, never fills the gap -------
+
+
+@pytest.mark.parametrize("jump", [10**12, -(10**12), 251, -251])
+def test_a_jump_beyond_the_window_continues_the_timeline(jump: int) -> None:
+    import tracemalloc
+
+    buf: ReorderBuffer[str] = ReorderBuffer(depth=3)
+    out, _ = feed(buf, list(range(1, 101)))
+    tracemalloc.start()
+    res = buf.push(100 + jump, "stray")
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 64_000  # today a 10^12 gap builds a set of 10^12 numbers
+    assert res.status == "discontinuity"
+    out += res.released
+    assert buf.discontinuities == 1
+    # The held frames and the stray come out in order, the stray one step after them.
+    assert keys(out) == list(range(1, 102))
+    assert out[-1].item == "stray" and all(r.missing_before == 0 for r in out)
+    # The peer's counter goes on from its new value; released keys stay contiguous.
+    more, statuses = feed(buf, [100 + jump + k for k in range(1, 6)])
+    assert statuses == ["ok"] * 5
+    assert keys(more) == list(range(102, 107)) and buf.missing == 0
+
+
+def test_a_single_stray_frame_costs_no_healthy_frame() -> None:
+    buf: ReorderBuffer[str] = ReorderBuffer(depth=3)
+    out, _ = feed(buf, list(range(1, 51)))
+    out += buf.push(10**15, "stray").released
+    # The healthy counter resumes: a second discontinuity back, and every frame is kept.
+    rest, statuses = feed(buf, list(range(51, 101)))
+    out += rest + buf.flush()
+    items = [r.item for r in out]
+    assert [i for i in items if i != "stray"] == [f"f{k}" for k in range(1, 101)]
+    assert statuses.count("discontinuity") == 1 and buf.discontinuities == 2
+    assert buf.missing == 0 and buf.duplicates == 0
+
+
+def test_a_restarted_counter_is_not_taken_for_duplicates() -> None:
+    # A provider that starts counting again at 1 mid-stream (a reconnect on the same id).
+    buf: ReorderBuffer[str] = ReorderBuffer(depth=3)
+    out, _ = feed(buf, list(range(1, 501)))
+    rest, statuses = feed(buf, list(range(1, 201)))
+    out += rest + buf.flush()
+    assert len(out) == 700 and buf.duplicates == 0 and buf.discontinuities == 1
+    assert keys(out) == list(range(1, 701))
+
+
+def test_a_gap_within_the_window_is_still_filled() -> None:
+    buf: ReorderBuffer[str] = ReorderBuffer(depth=3)
+    out, statuses = feed(buf, [*range(1, 11), 10 + 250])
+    out += buf.flush()
+    assert "discontinuity" not in statuses
+    assert out[-1].key == 260 and out[-1].missing_before == 249
+
+
+def test_shared_counter_step_survives_a_restart() -> None:
+    buf: ReorderBuffer[str] = ReorderBuffer(depth=3)
+    out, _ = feed(buf, list(range(1, 1200, 2)))  # 1, 3, 5: both tracks share the counter
+    assert buf.step == 2
+    more, statuses = feed(buf, [7, 9, 11, 13])  # restarted, still counting in twos
+    assert statuses == ["discontinuity", "ok", "ok", "ok"]
+    assert buf.step == 2 and buf.missing == 0
+    assert keys(more)[-4:] == [1201, 1203, 1205, 1207]

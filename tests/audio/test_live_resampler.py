@@ -188,3 +188,23 @@ def test_full_scale_is_clipped_not_wrapped() -> None:
     # overshoot past full scale must saturate; a wrap would jump to the other rail (~65536)
     assert np.max(np.abs(np.diff(y.astype(np.int32)))) < 8000
     assert np.max(y) >= 32000 and np.min(y) <= -32000
+
+
+@pytest.mark.parametrize(("src", "dst"), [(12345, 16000), (47999, 8000), (8001, 48000),
+                                          (1_000_003, 16000), (11025, 96000)])
+def test_odd_rates_cost_a_bounded_filter_and_keep_time(src: int, dst: int) -> None:
+    # A rate a peer names used to size the filter: 1,000,003 Hz built a bank of millions of
+    # taps and stalled the engine for seconds.
+    from console.audio.codecs import MAX_PHASES
+
+    r = LiveResampler(src, dst)
+    assert r.up <= MAX_PHASES and r._bank.size <= 1_100_000
+    produced = r.process(np.zeros(src, np.int16)).size  # one second in
+    assert abs(produced - dst) <= dst * 0.0005 + r.taps
+
+
+def test_a_ratio_past_64_is_refused() -> None:
+    with pytest.raises(ValueError, match="cannot resample"):
+        LiveResampler(10_000_019, 16000)
+    with pytest.raises(ValueError, match="cannot resample"):
+        LiveResampler(0, 16000)

@@ -188,3 +188,63 @@ async def test_idle_socket_is_closed(settings) -> None:  # type: ignore[no-untyp
         conn = db_connect(db_path(settings.data_path()), readonly=True)
         row = conn.execute("SELECT end_reason FROM streams WHERE call_id='idle-call'").fetchone()
         assert row["end_reason"] == "idle"
+
+
+async def test_numbers_that_jump_or_overflow_stop_nothing(settings) -> None:  # type: ignore[no-untyped-def]
+    """Chunks that jump by 10^12 (either way), timestamps past int64, absurd sample rates:
+    each used to hang the engine loop, grow memory by hundreds of MB a second, stall it for
+    seconds or kill the store writer. Now: bad frames or a discontinuity, counted."""
+    import resource
+
+    async with running_engine(settings) as engine:
+        url = f"ws://127.0.0.1:{engine.port}/stream"
+        healthy = asyncio.create_task(_healthy_call(url, 3.0))
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        sig = tone(160 * 60)
+        frames = pcmu_frames(sig)
+        async with connect(url, additional_headers=HEADERS) as ws:
+            await ws.send(telnyx_start("j", "jumpy"))
+            for i in range(20):
+                await ws.send(telnyx_media("j", "inbound", i + 1, frames[i]))
+            await ws.send(telnyx_media("j", "inbound", 10**12, frames[20]))  # restarts there
+            for i in range(21, 40):
+                await ws.send(telnyx_media("j", "inbound", 10**12 + i - 20, frames[i]))
+            await ws.send(telnyx_media("j", "inbound", 1, frames[40]))  # counter restarted
+            for i in range(41, 60):
+                await ws.send(telnyx_media("j", "inbound", i - 39, frames[i]))
+            await ws.send(telnyx_media("j", "inbound", 61, frames[0], timestamp=10**30))
+            negative = json.loads(telnyx_media("j", "inbound", 1, frames[0]))
+            negative["media"]["chunk"] = -(10**12)
+            await ws.send(json.dumps(negative))
+            await ws.send(telnyx_stop("j"))
+        for rate in (1_000_003, 10_000_019, 10**12):
+            async with connect(url, additional_headers=HEADERS) as ws:
+                await ws.send(telnyx_start(f"r{rate}", f"rate-{rate}", rate=rate))
+                for i in range(5):
+                    await ws.send(telnyx_media(f"r{rate}", "inbound", i + 1, frames[i]))
+        async with connect(url, additional_headers=HEADERS) as ws:  # real, but not decoded
+            await ws.send(telnyx_start("hi", "hi-rate", encoding="L16", rate=96000))
+            await ws.send(telnyx_media("hi", "inbound", 1, b"\x00\x01" * 1920))
+            await ws.send(telnyx_stop("hi"))
+        plan, result = await healthy
+        await wait_for(lambda: all(engine.registry.calls.get(c) is not None
+                                   and engine.registry.calls[c].state == "ended"
+                                   for c in ("jumpy", "hi-rate")))
+        assert engine.store.flush()
+        grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
+        assert grown_mb < 200, grown_mb
+        kinds = engine.stats().bad_by_kind
+        assert kinds.get("bad_timestamp") == 1 and kinds.get("bad_chunk") == 1, kinds
+        assert kinds.get("bad_rate") == 3, kinds
+        assert engine.registry.counters.discontinuities == 2
+        assert not any(c.startswith("rate-") for c in engine.registry.calls)
+        conn = db_connect(db_path(settings.data_path()), readonly=True)
+        # Every frame of the jumpy stream is kept, one after another, with no filled gap.
+        stereo, _ = call_audio(conn, settings.data_path(), "jumpy")
+        assert np.array_equal(stereo[:, 0], ulaw_decode(ulaw_encode(sig)))
+        problems = [(r["kind"], r["message"]) for r in conn.execute(
+            "SELECT kind, message FROM problems WHERE call_id IN ('jumpy', 'hi-rate')")]
+        jumps = [m for k, m in problems if k == "discontinuity"]
+        assert "jumped to 1000000000000" in jumps[0] and "jumped to 1;" in jumps[1]
+        assert any("96000 Hz is not supported" in m for k, m in problems if k == "codec")
+        _check_healthy(settings, plan, result, 3.0)

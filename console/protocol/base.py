@@ -20,19 +20,24 @@ from console.core.events import (
 __all__ = [
     "MAX_CHANNELS",
     "MAX_COUNTER",
+    "MAX_PARAMS",
     "MAX_RATE",
+    "MAX_TEXT",
+    "MAX_VALUE",
     "FrameError",
     "as_int",
     "as_str",
     "b64decode",
     "counter",
     "custom_parameters",
+    "dtmf_digit",
     "media_body",
     "normalise_format",
     "opt_str",
     "parse_common",
     "require_dict",
     "start_tracks",
+    "tags",
     "track_name",
 ]
 
@@ -54,9 +59,16 @@ class FrameError(ValueError):
 #     rates for that stream with a problem on the call (console.audio.codecs).
 #   channels: 1 .. 8 here; the decoders take 1 or 2.
 #   frame and payload sizes: the server's message limit (Settings.max_message_bytes).
+#   ids, names, numbers and other text: MAX_TEXT characters; custom parameters: MAX_PARAMS
+#     of them, names MAX_TEXT and values MAX_VALUE; client state MAX_VALUE; tags MAX_PARAMS
+#     (each over its limit is "oversize_field"). DTMF digits: one of 0-9 * # A-D.
 MAX_COUNTER = 2**53 - 1
 MAX_RATE = 384_000
 MAX_CHANNELS = 8
+MAX_TEXT = 256
+MAX_VALUE = 4096
+MAX_PARAMS = 64
+_DIGITS = frozenset("0123456789*#ABCDabcd")
 
 
 def counter(value: Any, where: str, kind: str) -> int | None:
@@ -100,16 +112,22 @@ def as_int(value: Any, where: str) -> int | None:
     raise FrameError("wrong_type", f"{where} must be an integer, got {value!r:.40}")
 
 
-def as_str(value: Any, where: str) -> str:
+def as_str(value: Any, where: str, limit: int = MAX_TEXT) -> str:
+    """A peer's text field (an id, a name, a number), at most `limit` characters."""
     if isinstance(value, str):
+        if len(value) > limit:
+            raise FrameError("oversize_field", f"{where} is {len(value)} characters long, "
+                                               f"over {limit}")
         return value
     if isinstance(value, int) and not isinstance(value, bool):
+        if not -MAX_COUNTER <= value <= MAX_COUNTER:
+            raise FrameError("oversize_field", f"{where} {value:.6g} is not an id")
         return str(value)
     raise FrameError("wrong_type", f"{where} must be a string, got {type(value).__name__}")
 
 
-def opt_str(value: Any, where: str) -> str | None:
-    return None if value is None else as_str(value, where)
+def opt_str(value: Any, where: str, limit: int = MAX_TEXT) -> str | None:
+    return None if value is None else as_str(value, where, limit)
 
 
 def b64decode(text: Any, where: str = "media.payload") -> bytes:
@@ -183,7 +201,7 @@ def parse_common(event: str, msg: dict[str, Any], stream_id: str | None,
         dtmf_track = dtmf.get("track")
         return Dtmf(
             stream_id,
-            as_str(dtmf.get("digit"), "dtmf.digit"),
+            dtmf_digit(dtmf.get("digit")),
             opt_str(msg.get("occurred_at"), "occurred_at"),
             track_name(dtmf_track, "dtmf.track") if dtmf_track is not None else None,
             seq,
@@ -197,29 +215,58 @@ def parse_common(event: str, msg: dict[str, Any], stream_id: str | None,
         body = next((b for b in (msg.get("payload"), msg.get("error")) if isinstance(b, dict)),
                     {})
         try:
-            code = as_int(body.get("code"), "error.code")
+            code = counter(body.get("code"), "error.code", "bad_value")
         except FrameError:
             code = None
-        title = body.get("title") or body.get("message") or "error"
-        return ProviderError(stream_id, code, str(title), str(body.get("detail") or ""))
+        # Shown and stored as the provider's words: kept, but never at any length.
+        title = str(body.get("title") or body.get("message") or "error")[:MAX_TEXT]
+        return ProviderError(stream_id, code, title, str(body.get("detail") or "")[:MAX_VALUE])
     raise FrameError("unknown_event", f"unknown {provider} event {event!r:.40}")
+
+
+def dtmf_digit(value: Any) -> str:
+    digit = as_str(value, "dtmf.digit")
+    if len(digit) != 1 or digit not in _DIGITS:
+        raise FrameError("bad_value", f"dtmf.digit {digit!r:.20} is not a keypad key")
+    return digit.upper()
 
 
 def custom_parameters(raw: Any) -> dict[str, str]:
     """{name: value} as the start frame carries them; the REST [{name, value}] list too."""
+    pairs: list[tuple[Any, Any]] = []
     if isinstance(raw, dict):
-        return {str(k): "" if v is None else str(v) for k, v in raw.items()}
+        pairs = list(raw.items())
+    elif isinstance(raw, list):
+        pairs = [(item["name"], item.get("value", "")) for item in raw
+                 if isinstance(item, dict) and "name" in item]
+    if len(pairs) > MAX_PARAMS:
+        raise FrameError("oversize_field", f"{len(pairs)} custom parameters, over {MAX_PARAMS}")
     params: dict[str, str] = {}
-    if isinstance(raw, list):
-        for item in raw:
-            if isinstance(item, dict) and "name" in item:
-                params[str(item["name"])] = str(item.get("value", ""))
+    for key, value in pairs:
+        name = key if isinstance(key, str) else str(key)
+        text = "" if value is None else value if isinstance(value, str) else str(value)
+        if len(name) > MAX_TEXT or len(text) > MAX_VALUE:
+            raise FrameError("oversize_field", f"custom parameter {name[:40]!r} is over "
+                                               f"{MAX_TEXT} characters or its value over "
+                                               f"{MAX_VALUE}")
+        params[name] = text
     return params
+
+
+def tags(raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list):
+        return ()
+    if len(raw) > MAX_PARAMS:
+        raise FrameError("oversize_field", f"{len(raw)} tags, over {MAX_PARAMS}")
+    return tuple(as_str(t, "start.tags") if not isinstance(t, (list, dict)) else str(t)[:MAX_TEXT]
+                 for t in raw)
 
 
 def start_tracks(raw: Any) -> tuple[TrackName, ...]:
     if isinstance(raw, list):
-        return tuple(track_name(t, "start.tracks") for t in raw)
+        if len(raw) > MAX_PARAMS:
+            raise FrameError("oversize_field", f"{len(raw)} tracks named, over {MAX_PARAMS}")
+        return tuple(dict.fromkeys(track_name(t, "start.tracks") for t in raw))
     return ()
 
 # Encoding names as providers write them, to the console's canonical names.

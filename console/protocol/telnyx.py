@@ -17,6 +17,7 @@ from console.core.events import (
     StreamEvent,
 )
 from console.protocol.base import (
+    MAX_VALUE,
     FrameError,
     counter,
     custom_parameters,
@@ -25,6 +26,7 @@ from console.protocol.base import (
     parse_common,
     require_dict,
     start_tracks,
+    tags,
 )
 
 __all__ = ["encode_command", "looks_like", "parse"]
@@ -52,7 +54,7 @@ def parse(msg: dict[str, Any]) -> StreamEvent:
         inner = msg.get("connected")
         token = None
         if isinstance(inner, dict):
-            token = opt_str(inner.get(AUTH_HEADER), "connected token")
+            token = opt_str(inner.get(AUTH_HEADER), "connected token", MAX_VALUE)
         return Connected(Provider.TELNYX, opt_str(msg.get("version"), "version"), token)
     return parse_common(event, msg, stream_id, seq, "Telnyx")
 
@@ -73,8 +75,6 @@ def _start(msg: dict[str, Any], stream_id: str | None, seq: int | None) -> Start
     call_control_id = opt_str(start.get("call_control_id"), "start.call_control_id")
     session = opt_str(start.get("call_session_id"), "start.call_session_id")
     params = custom_parameters(start.get("custom_parameters"))
-    tags_raw = start.get("tags")
-    tags = tuple(str(t) for t in tags_raw) if isinstance(tags_raw, list) else ()
     return Started(
         provider=Provider.TELNYX,
         stream_id=stream_id,
@@ -86,8 +86,8 @@ def _start(msg: dict[str, Any], stream_id: str | None, seq: int | None) -> Start
         from_number=opt_str(start.get("from"), "start.from"),
         to_number=opt_str(start.get("to"), "start.to"),
         custom_parameters=params,
-        client_state=opt_str(start.get("client_state"), "start.client_state"),
-        tags=tags,
+        client_state=opt_str(start.get("client_state"), "start.client_state", MAX_VALUE),
+        tags=tags(start.get("tags")),
         sequence=seq,
     )
 

@@ -14,8 +14,9 @@ from console.core.events import (
     ProviderError,
     Started,
     Stopped,
+    StreamEvent,
 )
-from console.protocol.base import FrameError, media_body
+from console.protocol.base import FrameError, counter, media_body
 from console.protocol.detect import FrameDecoder, load_frame
 
 if TYPE_CHECKING:
@@ -29,8 +30,8 @@ log = logging.getLogger("console.server")
 class StreamSession:
     """Parses every frame of one socket. Nothing a peer sends can raise out of `handle`."""
 
-    __slots__ = ("_reported", "decoder", "max_bytes", "messages", "peer", "registry",
-                 "sender", "stopped", "stream")
+    __slots__ = ("_reported", "admit", "decoder", "max_bytes", "messages", "peer", "refused",
+                 "registry", "sender", "stopped", "stream")
 
     def __init__(self, registry: CallRegistry, peer: str, max_bytes: int,
                  sender: Callable[[str], None] | None = None) -> None:
@@ -43,9 +44,15 @@ class StreamSession:
         self.messages = 0  # the idle watchdog compares this between its rounds
         self.sender = sender
         self._reported: dict[str, int] = {}
+        # Asked before the first start frame takes a stream slot (console.server.limits);
+        # once refused, the socket is being closed and its remaining frames are ignored.
+        self.admit: Callable[[StreamSession], bool] | None = None
+        self.refused = False
 
     def handle(self, message: str | bytes) -> None:
         self.messages += 1
+        if self.refused:
+            return
         if len(message) > self.max_bytes:
             self._bad("oversize", f"frame of {len(message)} bytes is over the "
                                   f"{self.max_bytes}-byte limit")
@@ -54,6 +61,9 @@ class StreamSession:
             msg = load_frame(message)
             # Media is nearly every frame: straight to the registry, no event object.
             if msg.get("event") == "media" and self.stream is not None and not self.stopped:
+                seq = msg.get("sequence_number", msg.get("sequenceNumber"))
+                if seq is not None:  # not used on this path, but checked like any number
+                    counter(seq, "sequence number", "bad_sequence")
                 track, chunk, timestamp, payload = media_body(msg.get("media"))
                 self.registry.add_frame(self.stream, track, chunk, timestamp, payload)
                 return
@@ -62,9 +72,20 @@ class StreamSession:
             self._bad(exc.kind, str(exc))
             return
         except Exception as exc:  # a parser bug must not take the stream down
-            log.exception("unexpected error handling a frame from %s", self.peer)
-            self._bad("internal", f"{type(exc).__name__}: {exc}")
+            self._internal(exc)
             return
+        try:
+            self._dispatch(event)
+        except Exception as exc:  # nor a bug in what follows a start, stop or dtmf
+            self._internal(exc)
+
+    def _internal(self, exc: Exception) -> None:
+        kind = f"internal_{type(exc).__name__}"
+        if kind not in self._reported:  # one traceback per kind; then it is counted
+            log.error("unexpected error handling a frame from %s", self.peer, exc_info=exc)
+        self._bad(kind, f"{type(exc).__name__}: {exc}")
+
+    def _dispatch(self, event: StreamEvent | None) -> None:
         self.registry.flush()  # everything before this frame is in place first
         stream = self.stream
         if type(event) is Media:
@@ -104,6 +125,9 @@ class StreamSession:
             # A new stream on the same socket: the previous one is over.
             if not self.stopped:
                 self.registry.close_stream(self.stream, "replaced")
+        elif self.admit is not None and not self.admit(self):
+            self.refused = True
+            return
         self.stopped = False
         self.stream = self.registry.open_stream(event, self.sender)
         s = self.stream

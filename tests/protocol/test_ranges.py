@@ -102,3 +102,52 @@ def test_absent_or_zero_rate_and_channels_mean_the_codec_default() -> None:
     assert isinstance(event, Started)
     assert event.media_format.sample_rate == 8000 and event.media_format.channels == 1
     assert load_frame(_start()) is not None
+
+
+def _start_with(**start: object) -> str:
+    body = {"call_control_id": "v3:x", "media_format": {"encoding": "PCMU",
+                                                        "sample_rate": 8000}, **start}
+    return _telnyx("start", start=body)
+
+
+@pytest.mark.parametrize(("frame", "kind"), [
+    (_telnyx("start", stream_id="s" * 10_000, start={"media_format": {"encoding": "PCMU"}}),
+     "oversize_field"),
+    (_start_with(custom_parameters={f"k{i}": "v" for i in range(65)}), "oversize_field"),
+    (_start_with(custom_parameters={"role": "x" * 5000}), "oversize_field"),
+    (_start_with(custom_parameters=[{"name": "n" * 300, "value": "v"}]), "oversize_field"),
+    (_start_with(tags=["t"] * 65), "oversize_field"),
+    (_start_with(tracks=["inbound"] * 65), "oversize_field"),
+    (_start_with(**{"from": "+1" * 200}), "oversize_field"),
+    (_start_with(client_state="c" * 5000), "oversize_field"),
+    (_telnyx("dtmf", dtmf={"digit": "12"}), "bad_value"),
+    (_telnyx("dtmf", dtmf={"digit": "x"}), "bad_value"),
+    (_telnyx("dtmf", dtmf={"digit": "9" * 100_000}), "oversize_field"),
+    (_telnyx("mark", mark={"name": "m" * 300}), "oversize_field"),
+    (_telnyx("media", stream_id=2**60, media={"payload": ""}), "oversize_field"),
+    (_telnyx("media", stream_id=10**30, media={"payload": ""}), "wrong_type"),  # a float
+])
+def test_text_fields_have_bounds_too(frame: str, kind: str) -> None:
+    with pytest.raises(FrameError) as err:
+        _decode(frame)
+    assert err.value.kind == kind
+    assert len(str(err.value)) < 120
+
+
+def test_provider_error_text_is_kept_but_bounded() -> None:
+    from console.core.events import ProviderError
+
+    event = _decode(_telnyx("error", payload={"code": 10**30, "title": "t" * 10_000,
+                                              "detail": "d" * 100_000}))
+    assert isinstance(event, ProviderError)
+    assert event.code is None and len(event.title) == 256 and len(event.detail) == 4096
+
+
+def test_keypad_keys_and_repeated_tracks_pass() -> None:
+    from console.core.events import Dtmf
+
+    for key in "0123456789*#ABCD":
+        event = _decode(_telnyx("dtmf", dtmf={"digit": key}))
+        assert isinstance(event, Dtmf) and event.digit == key
+    started = _decode(_start_with(tracks=["inbound", "inbound_track", "outbound"]))
+    assert isinstance(started, Started) and len(started.tracks) == 2

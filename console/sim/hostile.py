@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 
 __all__ = ["ATTACKS", "Attack", "AttackResult", "attack"]
 
@@ -201,50 +201,46 @@ class AttackResult:
     refused: int = 0  # sockets the server closed before we were done
 
 
+async def _send(ws: ClientConnection, attacks: list[Attack], share: dict[str, int],
+                rng: random.Random, sid: str, limit: int, result: AttackResult) -> None:
+    plan = [a for a in attacks for _ in range(share[a.name])]
+    rng.shuffle(plan)
+    for a in plan:
+        await ws.send(a.make(rng, sid, limit))
+        result.sent[a.name] += 1
+        if a.counted_as is None:
+            result.leaps += 1
+        else:
+            result.expected[a.counted_as] = result.expected.get(a.counted_as, 0) + 1
+
+
 async def attack(url: str, headers: dict[str, str], per_kind: int, *, frame_limit: int,
                  seed: int = 7, name: str = "h", sockets: int = 4) -> AttackResult:
-    """Send `per_kind` frames of every attack, spread over `sockets` sockets per phase, as
-    fast as the server reads them. The stream of each socket opens, is attacked, and stops;
-    attacks of other phases go where their phase says."""
+    """Send `per_kind` frames of every attack, spread over `sockets` sockets, as fast as the
+    server reads them. Each socket's stream is attacked before its start frame, between
+    start and stop, and after its stop; a second socket never says who it is."""
     rng = random.Random(seed)
-    sent = {a.name: 0 for a in ATTACKS}
-    expected: dict[str, int] = {}
-    result = AttackResult(sent, expected)
+    result = AttackResult({a.name: 0 for a in ATTACKS}, {})
+    by_phase: dict[str, list[Attack]] = {}
+    for a in ATTACKS:
+        by_phase.setdefault(a.phase, []).append(a)
+    good = json.dumps(_media("", payload=base64.b64encode(b"\xff" * 160).decode()))
     for s in range(sockets):
         sid = f"{name}{s}"
         share = {a.name: per_kind // sockets + (1 if s < per_kind % sockets else 0)
                  for a in ATTACKS}
-        by_phase: dict[str, list[Attack]] = {}
-        for a in ATTACKS:
-            by_phase.setdefault(a.phase, []).append(a)
         try:
             async with connect(url, additional_headers=headers, max_size=None,
                                compression=None) as ws:
-                async def burst(phase: str, sid: str = sid) -> None:
-                    plan = [a for a in by_phase.get(phase, []) for _ in range(share[a.name])]
-                    rng.shuffle(plan)
-                    for a in plan:
-                        await ws.send(a.make(rng, sid, frame_limit))
-                        sent[a.name] += 1
-                        if a.counted_as is not None:
-                            expected[a.counted_as] = expected.get(a.counted_as, 0) + 1
-                        else:
-                            result.leaps += 1
-
-                await burst("before")
+                await _send(ws, by_phase["before"], share, rng, sid, frame_limit, result)
                 await ws.send(_start(sid))
                 # One good frame first, so that every leap after it is a discontinuity.
-                await ws.send(json.dumps(_media(sid, payload=base64.b64encode(
-                    b"\xff" * 160).decode())))
-                await burst("started")
+                await ws.send(good.replace('"stream_id": ""', f'"stream_id": "{sid}"'))
+                await _send(ws, by_phase["started"], share, rng, sid, frame_limit, result)
                 await ws.send(json.dumps({"event": "stop", "stream_id": sid, "stop": {}}))
-                await burst("stopped")
+                await _send(ws, by_phase["stopped"], share, rng, sid, frame_limit, result)
             async with connect(url, additional_headers=headers, compression=None) as ws:
-                plan = [a for a in by_phase.get("anonymous", []) for _ in range(share[a.name])]
-                for a in plan:
-                    await ws.send(a.make(rng, sid, frame_limit))
-                    sent[a.name] += 1
-                    expected[a.counted_as or ""] = expected.get(a.counted_as or "", 0) + 1
+                await _send(ws, by_phase["anonymous"], share, rng, sid, frame_limit, result)
         except OSError:
             result.refused += 1
     return result

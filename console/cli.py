@@ -301,6 +301,10 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from console.server.logmask import install as mask_secrets_in_logs
+
+    # Before the first record: at -v websockets logs request lines and headers, tokens and all.
+    mask_secrets_in_logs()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import tempfile
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -53,11 +54,13 @@ class Settings:
     twilio_auth_token: str = ""
     record: bool = False
     retention_days: int = 0  # 0 keeps calls forever
-    max_streams: int = 400
+    max_streams: int = 400  # started streams; sockets not started yet count apart
+    max_pending: int = 1000  # sockets waiting for their start frame (oldest closed beyond)
     max_message_bytes: int = 256 * 1024  # larger frames are refused but the stream goes on
     hard_max_message_bytes: int = 4 * 1024 * 1024  # beyond this the socket is closed
     idle_timeout_s: float = 60.0
     handshake_timeout_s: float = 10.0
+    start_timeout_s: float = 10.0  # a socket that sends no start frame by then is closed
     ping_interval_s: float = 20.0
     jitter_frames: int = 3
     l16_byte_order: str = "auto"  # big, little or auto
@@ -103,13 +106,15 @@ class Settings:
             if url.query:
                 raise ConfigError("public URL must not contain a query string "
                                   "(Twilio refuses stream URLs with one)")
-        for name in ("max_streams", "max_message_bytes", "hard_max_message_bytes"):
+        for name in ("max_streams", "max_pending", "max_message_bytes",
+                     "hard_max_message_bytes"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
         if self.max_message_bytes > self.hard_max_message_bytes:
             self.hard_max_message_bytes = self.max_message_bytes
-        for name in ("idle_timeout_s", "handshake_timeout_s", "ping_interval_s"):
-            if getattr(self, name) <= 0:
+        for name in ("idle_timeout_s", "handshake_timeout_s", "start_timeout_s",
+                     "ping_interval_s"):
+            if not getattr(self, name) > 0:  # NaN too: it would make every deadline pass
                 raise ConfigError(f"{name} must be positive")
         if not -1.0 <= self.alert_sentiment_below <= 1.0:
             raise ConfigError("alert_sentiment_below must be between -1 and 1")
@@ -198,11 +203,20 @@ def load(path: Path | None = None, overrides: dict[str, Any] | None = None,
 
 def save(settings: Settings, path: Path | None = None) -> Path:
     path = path or config_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     data = {k: v for k, v in asdict(settings).items() if v != getattr(Settings(), k)
             or k == "token"}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(tomli_w.dumps(data))
-    os.chmod(tmp, 0o600)  # holds the stream token
-    tmp.replace(path)
+    # The file holds the stream token: the temporary file is created 0600 (mkstemp), so the
+    # token is never readable by others, not even between writing and renaming.
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(tomli_w.dumps(data))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise
     return path

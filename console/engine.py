@@ -13,6 +13,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
@@ -25,13 +26,16 @@ from websockets.http11 import Request, Response
 
 from console.config import Settings
 from console.core.bus import EventBus
-from console.core.events import CallEnded, Command
+from console.core.events import CallEnded, Command, StreamProblem
 from console.core.reach import InjectionDefaults
 from console.core.registry import CallRegistry, StreamState
 from console.core.roles import RoleRules
 from console.server.auth import AuthPolicy, check_handshake
+from console.server.limits import StreamLimits
+from console.server.logmask import protect_secrets
 from console.server.session import StreamSession
-from console.store.writer import StoreWriter
+from console.store.files import private_dir
+from console.store.writer import StoreHealth, StoreWriter
 
 if TYPE_CHECKING:
     from console.analysis.pipeline import AnalysisPipeline
@@ -62,6 +66,12 @@ class EngineStats:
     rejected_handshakes: int
     store_errors: int
     messages: int  # every frame received, good or bad
+    pending: int = 0  # sockets connected that have not sent their start frame yet
+    start_timeouts: int = 0  # sockets closed for sending no start frame in time
+    evicted_pending: int = 0  # sockets closed unstarted because max_pending newer ones came
+    refused_starts: int = 0  # start frames refused: max_streams streams already started
+    store_health: str = "ok"  # StoreHealth.summary: ok, or degraded/failed and why
+    store_dropped: int = 0  # call events and audio frames the store could not keep
 
 
 class Engine:
@@ -69,12 +79,16 @@ class Engine:
         self.settings = settings
         self.bus = bus or EventBus()
         self.data_dir = settings.data_path()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)  # 0700 from creation: it holds calls and recordings
         self._lock_file = self._lock_data_dir()
         self._raise_file_limit()
         self.store = StoreWriter(self.data_dir, record=settings.record,
                                  retention_days=settings.retention_days)
         self.bus.subscribe(self.store.on_event)
+        # Storage trouble: a problem on the calls concerned, and listeners (serve's stdout).
+        self.store_health_listeners: list[Callable[[StoreHealth], None]] = []
+        self.store.on_health = self._on_store_health
+        self.store.on_problem = self._on_store_problem
         self.registry = CallRegistry(
             self.bus,
             RoleRules.from_patterns(settings.agent_endpoints),
@@ -87,6 +101,9 @@ class Engine:
             settings.telnyx_bidirectional_rate)
         self.auth = AuthPolicy(settings.token, settings.no_auth, settings.public_url,
                                settings.twilio_auth_token)
+        protect_secrets(settings.token, settings.twilio_auth_token)  # never in a log line
+        self.limits = StreamLimits(settings.max_streams, settings.max_pending,
+                                   settings.start_timeout_s)
         self.sessions: set[StreamSession] = set()
         self.rejected_handshakes = 0
         self.port: int | None = None
@@ -99,6 +116,7 @@ class Engine:
         self._messages_done = 0
         self.pipeline: AnalysisPipeline | None = None
         self._stt_task: asyncio.Task[None] | None = None
+        self._stt_pool: Any = None  # the speech pool from its start on: stop() may abort it
         self._focus: str | None = None
         self.transcription = "off" if not settings.transcribe else "starting"
 
@@ -117,7 +135,7 @@ class Engine:
 
     def _lock_data_dir(self) -> Any:
         path = self.data_dir / "engine.lock"
-        handle = path.open("a+")
+        handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600), "r+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -142,20 +160,28 @@ class Engine:
             from console.analysis.redaction import DtmfRedactor
 
             self.registry.keypad_filter = DtmfRedactor
-        self._server = await serve(
-            self._handle,
-            s.host,
-            s.port,
-            process_request=self._process_request,
-            compression=None,  # deflate costs CPU per frame and audio does not compress
-            max_size=s.hard_max_message_bytes,
-            max_queue=64,
-            open_timeout=s.handshake_timeout_s,
-            ping_interval=s.ping_interval_s,
-            ping_timeout=s.ping_interval_s,
-            close_timeout=5,
-            server_header="CoachConsole",
-        )
+        try:
+            self._server = await serve(
+                self._handle,
+                s.host,
+                s.port,
+                process_request=self._process_request,
+                compression=None,  # deflate costs CPU per frame and audio does not compress
+                max_size=s.hard_max_message_bytes,
+                max_queue=64,
+                open_timeout=s.handshake_timeout_s,
+                ping_interval=s.ping_interval_s,
+                ping_timeout=s.ping_interval_s,
+                close_timeout=5,
+                server_header="CoachConsole",
+            )
+        except BaseException:
+            # A start that fails (port in use...) leaves nothing behind: the data folder's
+            # lock and the store writer go, so an engine with other settings can start.
+            if s.transcribe:
+                self.transcription = "off: the stream server did not start"
+            await self.stop()
+            raise
         sock = next(iter(self._server.sockets))
         self.port = sock.getsockname()[1]
         self._watchdog = asyncio.create_task(self._watch_idle())
@@ -163,6 +189,21 @@ class Engine:
             # Workers take a second or two to load their model: the server (and the window
             # waiting on it) does not wait for them; calls start getting text once they are up.
             self._stt_task = asyncio.create_task(self._start_transcription())
+
+    @property
+    def transcription(self) -> str:
+        """Speech recognition's status: "off: why", "starting", "on: model (source)"; once
+        on, what the speech workers' health makes of it ("on (degraded: ...)", "restarting:
+        ...", "failing: ..."), never "on" while no worker can take work."""
+        pipeline = self.pipeline
+        pool = pipeline.pool if pipeline is not None else None
+        if pool is None or not self._transcription.startswith("on"):
+            return self._transcription
+        return str(pool.status(self._transcription))
+
+    @transcription.setter
+    def transcription(self, value: str) -> None:
+        self._transcription = value
 
     async def transcription_ready(self) -> str:
         """Wait until speech recognition is up (or known to be off); its status."""
@@ -202,6 +243,9 @@ class Engine:
             self.transcription = f"off: {exc}"
             log.warning("transcription is off: %s", exc)
             return
+        if self._stopping:  # stopped while the model was being found: start no workers
+            self.transcription = "off: stopped"
+            return
         pipeline = AnalysisPipeline(self.bus, self.loop, redaction=s.redaction, alerts=alerts,
                                     vad=VadSettings(engine=s.vad_engine))
         # A second thread speeds one decode of tiny.en by only about 10 %, while a second
@@ -211,6 +255,7 @@ class Engine:
         pool = SttPool(str(place.path or place.name), pipeline.on_text,
                        workers=s.stt_workers, threads=threads)
         pipeline.pool = pool
+        self._stt_pool = pool
         pipeline.set_focus(self._focus)
         # Voice detection starts while the workers load their model (seconds): what is said
         # meanwhile waits in the queue instead of being lost.
@@ -220,6 +265,9 @@ class Engine:
         except RuntimeError as exc:
             self.registry.remove_tap(pipeline)
             pipeline.pool = None
+            if self._stopping:  # stop() cut the start short: nothing to report
+                self.transcription = "off: stopped"
+                return
             hint = f"; {how_to_add(place.name)}" if place.path is None else ""
             self.transcription = f"off: {exc}{hint}"
             log.error("transcription is off: %s%s", exc, hint)
@@ -232,18 +280,26 @@ class Engine:
     async def stop(self) -> None:
         self._stopping = True
         if self._stt_task is not None:
+            if not self._stt_task.done() and self._stt_pool is not None:
+                self._stt_pool.request_stop()  # workers still loading: no waiting for them
             await self._stt_task  # a pool half started would leave worker processes behind
         if self.pipeline is not None:
             self.registry.remove_tap(self.pipeline)
             await asyncio.get_running_loop().run_in_executor(None, self.pipeline.close)
+            self.transcription = "off: stopped"
         if self._watchdog:
             self._watchdog.cancel()
         for session in list(self.sessions):
             session.close("shutdown")
         if self._server is not None:
             self._server.close()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._server.wait_closed(), 6)
+            # A peer that never answers the close handshake would hold shutdown for the
+            # close timeout (5 s); SIGTERM to exit stays under 5 s (see console.headless).
+            try:
+                await asyncio.wait_for(self._server.wait_closed(), 1.5)
+            except TimeoutError:
+                for conn in list(self._connections.values()):
+                    conn.transport.abort()  # else their close would still hold the exit
         self.registry.close_all("shutdown")
         await asyncio.get_running_loop().run_in_executor(None, self.store.close)
         with contextlib.suppress(OSError):
@@ -261,10 +317,10 @@ class Engine:
 
     def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         peer = _peer(conn)
-        if len(self.sessions) >= self.settings.max_streams:
+        if not self.limits.handshake_allowed():  # only started streams hold a slot
             self.rejected_handshakes += 1
-            log.warning("refused %s: %d streams already connected (max_streams)", peer,
-                        len(self.sessions))
+            log.warning("refused %s: %d streams already started (max_streams)", peer,
+                        self.limits.started)
             return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, "too many streams\n")
         result = check_handshake(self.auth, request.path, _headers(request.headers))
         if result.ok:
@@ -279,6 +335,7 @@ class Engine:
                                 _sender(conn))
         self.sessions.add(session)
         self._connections[session] = conn
+        self.limits.opened(session, conn)
         reason = "closed"
         try:
             async for message in conn:
@@ -297,13 +354,15 @@ class Engine:
             self._messages_done += session.messages
             self.sessions.discard(session)
             self._connections.pop(session, None)
+            self.limits.closed(session)
 
     async def _watch_idle(self) -> None:
         limit = self.settings.idle_timeout_s
         seen: dict[StreamSession, tuple[int, float]] = {}
         while True:
-            await asyncio.sleep(min(1.0, limit / 4))
+            await asyncio.sleep(min(1.0, limit / 4, self.settings.start_timeout_s / 4))
             self.registry.forget_ended()
+            self.limits.enforce()
             now = time.monotonic()
             for session, conn in list(self._connections.items()):
                 count, since = seen.get(session, (-1, now))
@@ -350,9 +409,40 @@ class Engine:
             bad_frames=c.bad_frames,
             bad_by_kind=dict(c.bad_by_kind),
             rejected_handshakes=self.rejected_handshakes,
-            store_errors=len(self.store.errors),
+            store_errors=self.store.error_count,
             messages=self._messages_done + sum(s.messages for s in sessions),
+            pending=self.limits.pending,
+            start_timeouts=self.limits.start_timeouts,
+            evicted_pending=self.limits.evicted_pending,
+            refused_starts=self.limits.refused_starts,
+            store_health=(health := self.store.health).summary,
+            store_dropped=health.dropped_events + health.dropped_frames,
         )
+
+    @property
+    def store_health(self) -> StoreHealth:
+        """The store writer's health: ok, degraded (and why) or failed."""
+        return self.store.health
+
+    def _on_store_health(self, health: StoreHealth) -> None:
+        self._to_loop(self._store_health_changed, health)  # from the writer thread
+
+    def _store_health_changed(self, health: StoreHealth) -> None:
+        for listener in list(self.store_health_listeners):
+            try:
+                listener(health)
+            except Exception:
+                log.exception("store health listener failed")
+
+    def _on_store_problem(self, call_id: str, kind: str, message: str) -> None:
+        self._to_loop(self.bus.publish,
+                      StreamProblem(call_id, None, kind, message, time.time()))
+
+    def _to_loop(self, fn: Callable[..., None], *args: Any) -> None:
+        loop = self.loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody to tell
+                loop.call_soon_threadsafe(fn, *args)
 
 
 def _sender(conn: ServerConnection) -> Any:
@@ -370,8 +460,9 @@ def _peer(conn: ServerConnection) -> str:
     return str(addr)
 
 
-def _headers(headers: Headers) -> dict[str, str]:
-    return {k: v for k, v in headers.raw_items()}
+def _headers(headers: Headers) -> list[tuple[str, str]]:
+    # Every pair as received: a credential header sent twice must be seen (and refused).
+    return list(headers.raw_items())
 
 
 class EngineThread:

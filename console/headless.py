@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import time
@@ -26,6 +27,8 @@ from console.core.events import (
 from console.engine import Engine
 
 __all__ = ["EventPrinter", "serve"]
+
+STOP_DEADLINE_S = 4.5  # from SIGTERM to exit, whatever is stuck: supervisors wait about 5 s
 
 
 class EventPrinter:
@@ -64,12 +67,29 @@ class EventPrinter:
             return f"mark          {ev.call_id} name={ev.name}"
         if isinstance(ev, TranscriptSegment):
             who = ev.speaker.value
-            return f"said          {ev.call_id} {who:>8} @{ev.start_s:6.1f}s  {ev.text}"
+            verb = "said    " if ev.final else "saying  "  # tentative text, still being spoken
+            return f"{verb}      {ev.call_id} {who:>8} @{ev.start_s:6.1f}s  {ev.text}"
         if isinstance(ev, AlertRaised):
             return f"ALERT         {ev.call_id} {ev.rule} ({ev.severity}): {ev.text}"
         if isinstance(ev, StreamProblem):
             return f"problem       {ev.call_id or '-'} {ev.kind}: {ev.message}"
         return None
+
+
+async def _watch_transcription(engine: Engine, out: TextIO) -> None:
+    """One line each time speech recognition changes state: a worker died (degraded), none
+    is running (restarting), they keep failing, or all is well again."""
+
+    def state(text: str) -> str:
+        return text.split(":", 1)[0]  # "on", "on (degraded", "restarting", "failing", ...
+
+    shown = engine.transcription
+    while True:
+        await asyncio.sleep(0.25)
+        now = engine.transcription
+        if state(now) != state(shown):
+            print(f"{time.strftime('%H:%M:%S')} transcription {now}", file=out, flush=True)
+        shown = now
 
 
 def serve(settings: Settings, out: TextIO = sys.stdout) -> int:
@@ -79,6 +99,9 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> int:
 async def _serve(settings: Settings, out: TextIO) -> int:
     engine = Engine(settings)
     engine.bus.subscribe(EventPrinter(out))
+    engine.store_health_listeners.append(  # one line each time the store's health changes
+        lambda h: print(f"{time.strftime('%H:%M:%S')} storage       {h.summary}", file=out,
+                        flush=True))
     # Handlers go in before the banner: whoever reads it may signal at once.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -86,7 +109,12 @@ async def _serve(settings: Settings, out: TextIO) -> int:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     await engine.start()
-    await engine.transcription_ready()  # headless: the banner says how it really is
+    # Headless: the banner says how transcription really is, but SIGTERM does not wait for
+    # the speech model to load.
+    ready = asyncio.ensure_future(engine.transcription_ready())
+    halt = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({ready, halt}, return_when=asyncio.FIRST_COMPLETED)
+    halt.cancel()
     if engine.store.recovered:
         logging.getLogger("console").warning(
             "%d call(s) left open by an earlier run were marked interrupted",
@@ -105,9 +133,24 @@ async def _serve(settings: Settings, out: TextIO) -> int:
     print(f"  Transcription: {engine.transcription}", file=out)
     print(f"  Data: {engine.data_dir}  recording={'on' if settings.record else 'off'}",
           file=out, flush=True)
+    watcher = asyncio.ensure_future(_watch_transcription(engine, out))
     await stop.wait()
     print("shutting down", file=out, flush=True)
-    await engine.stop()
+    watcher.cancel()
+    stopping = asyncio.ensure_future(engine.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=STOP_DEADLINE_S)
+    if not done:
+        # Better an exit with what is stored so far than a process that never ends; the
+        # speech workers end with this process (see console.analysis.stt.pool).
+        logging.getLogger("console").error(
+            "shutdown did not finish within %.1f s; exiting without waiting further",
+            STOP_DEADLINE_S)
+        with contextlib.suppress(OSError, ValueError):
+            out.flush()
+            sys.stderr.flush()
+        os._exit(1)
+    stopping.result()  # an error in stop() is raised as before
+    ready.cancel()
     stats = engine.stats()
     print(f"stopped: {stats.media_frames} media frames, {stats.missing_frames} lost, "
           f"{stats.bad_frames} bad frames, {stats.rejected_handshakes} refused connections",

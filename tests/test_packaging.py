@@ -60,5 +60,11 @@ def test_self_test_passes_here() -> None:
                          text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "[ok  ] engine" in out.stdout and "self-test passed" in out.stdout
+    # Every codec it names was run: L16 and AMR-WB included, not only listed.
+    codecs = next(line for line in out.stdout.splitlines() if line.startswith("[ok  ] codecs"))
+    for evidence in ("PCMU round trip", "PCMA round trip", "L16 big/little exact",
+                     "G722 round trip 1000 Hz", "OPUS round trip 1000 Hz",
+                     "AMR-WB 20 real frames, both payload layouts, 1000 Hz"):
+        assert evidence in codecs, codecs
     assert "[ok  ] voice activity webrtc found" in out.stdout
     assert "silero found" in out.stdout

@@ -5,8 +5,14 @@ and the alert rules onto the bus as transcript segments, sentiment samples and a
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import itertools
 import logging
+import math
+import secrets
+from collections import deque
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -15,7 +21,7 @@ import numpy.typing as npt
 
 from console.analysis.alerts import AlertEngine, AlertSettings
 from console.analysis.metrics import conversation_metrics
-from console.analysis.redaction import redact
+from console.analysis.redaction import CallRedactor
 from console.analysis.sentiment import Mood, SentimentScorer
 from console.analysis.stt.engine import RATE
 from console.analysis.stt.pool import Job
@@ -37,7 +43,17 @@ if TYPE_CHECKING:
 __all__ = ["AnalysisPipeline"]
 
 log = logging.getLogger("console.analysis")
+LATENCY_WINDOW = 10_000  # latency figures kept (bench/transcribe.py reads them)
 Pcm = npt.NDArray[np.int16]
+_ROLE_COUNT = len(Role)
+REDACTION_GRACE_S = 120.0  # a call's redaction memory outlives it by this much
+MAX_REDACTED_CALLS = 1024  # calls with redaction memory at once (the oldest is dropped)
+# A final segment whose last digits may begin a card is held back until that is decided
+# (see CallRedactor), but never longer than this after its text came: speech workers that
+# lost its successor, or a stalled stream, do not hold it for ever (later news corrects it).
+HOLD_MAX_S = 30.0
+HOLD_POLL_S = 0.25  # how often a hold waiting on speech still being said is looked at again
+MAX_IN_FLIGHT = 256  # per call: utterances sent for text and not back yet (the oldest forgotten)
 
 
 @dataclass
@@ -75,7 +91,13 @@ class AnalysisPipeline:
         self._segmenters: dict[str, tuple[Segmenter, float]] = {}
         self._calls: dict[str, _CallState] = {}
         self._ids = itertools.count(1)
-        self.latencies: list[float] = []  # utterance end -> text published, seconds
+        # Segment ids are unique beyond this run: a call that comes back after a restart
+        # (same stream id, so the same track key) must not overwrite its earlier segments,
+        # which the store updates in place by id.
+        self._run = secrets.token_hex(3)
+        # Utterance end -> text published, seconds: the latest LATENCY_WINDOW finals only
+        # (older ones fall off), so a console running for weeks does not keep them all.
+        self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
         # The call the supervisor is looking at (set from the UI thread): it gets tentative
         # text while people are still speaking, about once a `partial_every_s`.
         self.focus: str | None = None
@@ -83,6 +105,24 @@ class AnalysisPipeline:
         self._utt_ids: dict[str, str] = {}  # track -> id of the utterance in progress
         self._last_partial: dict[str, float] = {}
         self._finished: set[str] = set()
+        # Per call: redaction with memory across utterances, and the final segments it may
+        # still correct (published again, same segment_id, with more masked).
+        self._redactors: dict[str, tuple[CallRedactor, dict[str, TranscriptSegment]]] = {}
+        # Holding back (per call): the held segments (meta, loop time their text came),
+        # the timer that looks at them again, loop time minus call time (from the latest
+        # final segment), and the utterances sent for text and not back yet (role, start,
+        # loop time sent): a speaker's number is decided once nothing they began saying
+        # within the join window can still come.
+        self._held: dict[str, dict[str, tuple[_Meta, float]]] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._clock: dict[str, float] = {}
+        self._in_flight: dict[str, dict[str, tuple[Role, float, float]]] = {}
+        self._tracks: dict[str, dict[str, TrackState]] = {}  # call -> live tracks by key
+        self._speech_from: dict[str, float] = {}  # track key -> call time speech began
+        self._ended: set[str] = set()
+        self._closed = False
+        # How late the voice detector can tell that speech began (pre-roll plus its window).
+        self._vad_lag_s = self.vad_settings.pre_roll_s + self.vad_settings.window / 50
 
     # --- engine thread: audio in ------------------------------------------------------
 
@@ -93,10 +133,13 @@ class AnalysisPipeline:
             offset = track.call_offset_s
             entry = self._segmenters[track.key] = (Segmenter(track.rate, self.vad_settings),
                                                    offset)
+            self._tracks.setdefault(track.call_id, {})[track.key] = track
+            self._ended.discard(track.call_id)
         segmenter, offset = entry
         for utt in segmenter.feed(pcm):
             self._utterance(track, utt, offset)
-        self._speech_changes(track, segmenter, offset)
+        if segmenter.changes:
+            self._speech_changes(track, segmenter, offset)
         self._timeline(track, segmenter.speaking, offset + segmenter.now_s)
         if segmenter.speaking and track.call_id == self.focus and self.pool is not None:
             self._partial(self.pool, track, segmenter, offset)
@@ -114,7 +157,8 @@ class AnalysisPipeline:
         st.now_s = max(st.now_s, now_s)
         if speaking:
             st.last_speech_s = st.now_s
-        both = all(st.speaking.get(r, False) for r in Role)
+        # Both roles heard and speaking (walking the enum here cost more than all the rest).
+        both = len(st.speaking) == _ROLE_COUNT and all(st.speaking.values())
         alerts = []
         if both:
             if st.overlap_from is None:
@@ -132,6 +176,10 @@ class AnalysisPipeline:
         for at_s, speaking in segmenter.changes:
             self.bus.publish(SpeechActivity(track.call_id, track.role, speaking,
                                             round(offset + at_s, 2)))
+            if speaking:  # the utterance starts up to the pre-roll before it is detected
+                self._speech_from[track.key] = offset + at_s - self.vad_settings.pre_roll_s
+            else:
+                self._speech_from.pop(track.key, None)
         segmenter.changes.clear()
 
     def set_focus(self, call_id: str | None) -> None:
@@ -142,7 +190,7 @@ class AnalysisPipeline:
     def _segment_id(self, track: TrackState) -> str:
         sid = self._utt_ids.get(track.key)
         if sid is None:
-            sid = self._utt_ids[track.key] = f"{track.key}#{next(self._ids)}"
+            sid = self._utt_ids[track.key] = f"{track.key}#{self._run}.{next(self._ids)}"
         return sid
 
     def _partial(self, pool: SttPool, track: TrackState, segmenter: Segmenter,
@@ -169,15 +217,27 @@ class AnalysisPipeline:
                 self._utterance(track, last, offset)
             self._speech_changes(track, segmenter, offset)
             self._timeline(track, False, offset + segmenter.now_s)
+        self._speech_from.pop(track.key, None)
+        tracks = self._tracks.get(track.call_id)
+        if tracks is not None:
+            tracks.pop(track.key, None)
+            if not tracks:
+                del self._tracks[track.call_id]
 
     def _utterance(self, track: TrackState, utt: Utterance, offset: float) -> None:
-        sid = self._utt_ids.pop(track.key, None) or f"{track.key}#{next(self._ids)}"
+        sid = (self._utt_ids.pop(track.key, None)
+               or f"{track.key}#{self._run}.{next(self._ids)}")
         self._last_partial.pop(track.key, None)
         if self.pool is None or utt.audio.size < utt.rate // 5:  # under 200 ms: a noise
             return
         audio = resample(utt.audio, utt.rate, RATE).astype(np.float32) / 32768.0
         meta = _Meta(sid, track.role, round(offset + utt.start_s, 2),
                      round(offset + utt.end_s, 2), self.loop.time())
+        if self.redaction:  # a number held back waits for this one's text
+            in_flight = self._in_flight.setdefault(track.call_id, {})
+            in_flight[sid] = (track.role, meta.start_s, meta.ended_at)
+            if len(in_flight) > MAX_IN_FLIGHT:
+                del in_flight[next(iter(in_flight))]
         self.pool.submit(Job(next(self._ids), track.call_id, audio, meta))
 
     # --- speech workers: text back (collector thread) ------------------------------
@@ -190,24 +250,55 @@ class AnalysisPipeline:
         if meta.partial:
             # Tentative text arriving after its final line would only confuse the reader.
             if text and meta.segment_id not in self._finished:
-                shown = redact(text).text if self.redaction else text
+                shown = (self._redactor(call_id)[0].peek(meta.segment_id, meta.role,
+                                                         meta.start_s, meta.end_s, text)
+                         if self.redaction else text)
                 self.bus.publish(TranscriptSegment(call_id, meta.segment_id, meta.role,
                                                    meta.start_s, meta.end_s, shown, False))
             return
         self._finished.add(meta.segment_id)
         if len(self._finished) > 10000:
             self._finished.clear()
+        in_flight = self._in_flight.get(call_id)
+        if in_flight is not None:
+            in_flight.pop(meta.segment_id, None)
         if not text:
+            if self.redaction:  # what was held for this utterance's text may go now
+                self._settle(call_id)
             return
-        if self.redaction:
-            text = redact(text).text  # the raw words never reach the bus or the store
+        self._state(call_id).spoken.setdefault(meta.role, []).append((meta.start_s,
+                                                                      meta.end_s))
+        if not self.redaction:
+            self._emit(call_id, meta, text)
+            return
+        # The raw words never reach the bus or the store, nor do digits that may turn out
+        # to be part of a card: such a segment is held until that is decided, and shown
+        # meanwhile as tentative text with those digits masked (tentative text is not kept).
+        r = self._redactor(call_id)[0].push(meta.segment_id, meta.role, meta.start_s,
+                                            meta.end_s, text)
+        self._clock[call_id] = meta.ended_at - meta.end_s
+        if r.pending:
+            self._held.setdefault(call_id, {})[meta.segment_id] = (meta, self.loop.time())
+            self.bus.publish(TranscriptSegment(call_id, meta.segment_id, meta.role,
+                                               meta.start_s, meta.end_s, r.text, False))
+        # Held segments now decided were said before this one: they go first.
+        self._release(call_id, {**r.released, **self._due(call_id)})
+        if not r.pending:
+            self._emit(call_id, meta, r.text)
+        self._correct(call_id, r.corrections)
+        self._schedule(call_id)
+
+    def _emit(self, call_id: str, meta: _Meta, text: str) -> None:
+        """Publish a final segment (its text as redacted) with its sentiment and alerts."""
         state = self._state(call_id)
-        state.spoken.setdefault(meta.role, []).append((meta.start_s, meta.end_s))
         score = self.scorer.score(text)
         mood = state.moods.setdefault(meta.role, Mood())
         smoothed = mood.update(score, meta.end_s, meta.end_s - meta.start_s)
-        self.bus.publish(TranscriptSegment(call_id, meta.segment_id, meta.role, meta.start_s,
-                                           meta.end_s, text, True, score))
+        segment = TranscriptSegment(call_id, meta.segment_id, meta.role, meta.start_s,
+                                    meta.end_s, text, True, score)
+        self.bus.publish(segment)
+        if self.redaction:  # it may be corrected later
+            self._redactor(call_id)[1][meta.segment_id] = segment
         self.bus.publish(SentimentSample(call_id, meta.role, meta.end_s, smoothed))
         for alert in (state.alerts.on_segment(meta.role, text, meta.end_s)
                       + state.alerts.on_sentiment(meta.role, smoothed, meta.end_s)):
@@ -222,10 +313,143 @@ class AnalysisPipeline:
                                             m.talk_ratio, m.longest_silence_s,
                                             m.overtalk_count, m.overtalk_s))
 
+    def _redactor(self, call_id: str) -> tuple[CallRedactor, dict[str, TranscriptSegment]]:
+        entry = self._redactors.get(call_id)
+        if entry is None:
+            if len(self._redactors) >= MAX_REDACTED_CALLS:
+                # Text that came back long after its call ended: the oldest memory goes.
+                self._forget(next(iter(self._redactors)))
+            entry = self._redactors[call_id] = (CallRedactor(), {})
+        return entry
+
+    # --- holding back digits that may begin a card (engine loop) --------------------------
+
+    def _heard_until(self, call_id: str, who: Hashable, now: float) -> float:
+        """Call time before which every utterance `who` began has been pushed: none still
+        being said, none sent for text and not back yet."""
+        if self._closed:
+            return math.inf  # no more text will come
+        heard = math.inf
+        if call_id not in self._ended:
+            # The clock, then each of the speaker's tracks: its audio so far (a stalled
+            # stream has told nothing of what came after) and speech still being said.
+            heard = now - self._clock.get(call_id, now) - self._vad_lag_s
+            for key, track in self._tracks.get(call_id, {}).items():
+                entry = self._segmenters.get(key)
+                if track.role is not who or entry is None:
+                    continue
+                heard = min(heard, entry[1] + entry[0].now_s - self._vad_lag_s,
+                            self._speech_from.get(key, math.inf))
+        for role, start_s, sent in self._in_flight.get(call_id, {}).values():
+            if role is who and now - sent < HOLD_MAX_S:  # older: the workers lost it
+                heard = min(heard, start_s)
+        return heard
+
+    def _due(self, call_id: str) -> dict[str, str]:
+        """Held segments that can be decided now, or have waited too long: id -> text."""
+        entry = self._redactors.get(call_id)
+        if entry is None or not entry[0].holding():
+            return {}
+        redactor, now = entry[0], self.loop.time()
+        holding = redactor.holding()
+        out: dict[str, str] = {}
+        for who in {w for w, _ in holding.values()}:
+            out.update(redactor.release(who, self._heard_until(call_id, who, now)))
+        held = self._held.get(call_id, {})
+        late = [sid for sid in holding if sid not in out
+                and (sid not in held or now - held[sid][1] >= HOLD_MAX_S)]
+        if late:
+            log.warning("call %s: %d transcript segment(s) held %.0f s without a decision; "
+                        "published as they stand", call_id, len(late), HOLD_MAX_S)
+            out.update(redactor.flush(late))
+        return out
+
+    def _release(self, call_id: str, released: dict[str, str]) -> None:
+        """Publish held segments now decided, in the order they were said."""
+        held = self._held.get(call_id)
+        if not released or held is None:
+            return
+        out = [(held.pop(sid)[0], text) for sid, text in released.items() if sid in held]
+        if not held:
+            del self._held[call_id]
+        for meta, text in sorted(out, key=lambda m: (m[0].start_s, m[0].end_s)):
+            self._emit(call_id, meta, text)
+
+    def _schedule(self, call_id: str) -> None:
+        """Look at the call's held segments again when the time alone may decide them."""
+        handle = self._timers.pop(call_id, None)
+        if handle is not None:
+            handle.cancel()
+        entry, held = self._redactors.get(call_id), self._held.get(call_id)
+        if entry is None or not held:
+            return
+        now, clock = self.loop.time(), self._clock.get(call_id, 0.0)
+        due = min(min(until + clock + self._vad_lag_s, held[sid][1] + HOLD_MAX_S)
+                  for sid, (_, until) in entry[0].holding().items() if sid in held)
+        # Past due but undecided: the speaker is still talking, or their text is on its way.
+        delay = HOLD_POLL_S if due <= now else due - now + 0.01
+        self._timers[call_id] = self.loop.call_later(delay, self._settle, call_id)
+
+    def _settle(self, call_id: str) -> None:
+        self._timers.pop(call_id, None)
+        self._release(call_id, self._due(call_id))
+        self._schedule(call_id)
+
+    def _forget(self, call_id: str) -> None:
+        """Drop a call's redaction memory; anything it still held is published first."""
+        entry = self._redactors.get(call_id)
+        if entry is not None:
+            self._release(call_id, entry[0].flush())
+        handle = self._timers.pop(call_id, None)
+        if handle is not None:
+            handle.cancel()
+        self._redactors.pop(call_id, None)
+        self._held.pop(call_id, None)
+        self._clock.pop(call_id, None)
+        self._in_flight.pop(call_id, None)
+        self._ended.discard(call_id)
+
+    def _flush_all(self) -> None:
+        for call_id in list(self._redactors):
+            self._settle(call_id)  # closed: everything held goes out
+
+    def _correct(self, call_id: str, corrections: dict[str, str]) -> None:
+        """Publish earlier final segments again with more masked: the window and the store
+        replace a segment by its segment_id."""
+        redactor, published = self._redactor(call_id)
+        for sid, text in corrections.items():
+            old = published.get(sid)
+            if old is not None:
+                published[sid] = dataclasses.replace(old, text=text)
+                self.bus.publish(published[sid])
+        for sid in [sid for sid in published if sid not in redactor]:
+            del published[sid]  # out of the redactor's window: never corrected again
+
     def call_ended(self, call_id: str) -> None:
+        # Nobody speaks any more: held segments go out as soon as the text of the
+        # utterances still being transcribed is back (at once when there are none).
+        self._ended.add(call_id)
+        if self.redaction:
+            self._settle(call_id)
         self._calls.pop(call_id, None)
+        # The last utterances are still being transcribed: keep the call's redaction memory
+        # a while for them, then let it go, with the state their text made again.
+        self.loop.call_later(REDACTION_GRACE_S, self._forget, call_id)
+        self.loop.call_later(REDACTION_GRACE_S, self._calls.pop, call_id, None)
 
     def close(self) -> None:
+        """Stop the speech workers; segments still held back are published as they stand
+        (on the engine loop: this may be called from another thread)."""
+        self._closed = True
         if self.pool is not None:
             self.pool.close()
             self.pool = None
+        try:
+            on_loop = asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            self._flush_all()
+        else:  # after any text the workers delivered while stopping
+            with contextlib.suppress(RuntimeError):  # the loop is closed already
+                self.loop.call_soon_threadsafe(self._flush_all)

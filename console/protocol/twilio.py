@@ -20,7 +20,7 @@ from console.core.events import (
 )
 from console.protocol.base import (
     FrameError,
-    as_int,
+    counter,
     custom_parameters,
     normalise_format,
     opt_str,
@@ -48,7 +48,7 @@ def parse(msg: dict[str, Any]) -> StreamEvent:
     if not isinstance(event, str):
         raise FrameError("missing_field", "frame has no event name")
     stream_id = opt_str(msg.get("streamSid"), "streamSid")
-    seq = as_int(msg.get("sequenceNumber"), "sequenceNumber")
+    seq = counter(msg.get("sequenceNumber"), "sequenceNumber", "bad_sequence")
     if event == "start":
         return _start(msg, stream_id, seq)
     if event == "connected":
@@ -108,8 +108,12 @@ def signature(auth_token: str, url: str, params: dict[str, str] | None = None) -
 
 
 def signature_matches(auth_token: str, urls: list[str], presented: str) -> bool:
+    """Whether `presented` is the signature of any of `urls`. Any text is a valid input:
+    a header value that is not ASCII (HTTP headers arrive as ISO-8859-1) is just wrong."""
+    # Bytes, not str: compare_digest refuses non-ASCII str (a peer's header got HTTP 500).
+    got = presented.encode("utf-8", "surrogateescape")
     ok = False
     for url in urls:
         # Check every candidate so timing does not reveal which one was close.
-        ok |= hmac.compare_digest(signature(auth_token, url), presented)
+        ok |= hmac.compare_digest(signature(auth_token, url).encode("ascii"), got)
     return ok

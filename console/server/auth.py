@@ -3,18 +3,31 @@
 Accepted credentials: the console's stream token (Telnyx's `x-telnyx-streaming-auth-token`
 header, `?token=`, or `Authorization: Bearer`), or a valid `X-Twilio-Signature` when a Twilio
 auth token is configured. Tokens are compared in constant time.
+
+Whatever a peer sends, the answer is 401 (nothing usable presented) or 403 (something
+presented and wrong), never an error: values that are not ASCII, huge, empty or repeated are
+wrong credentials like any other.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from console.protocol.twilio import signature_matches
 
-__all__ = ["AuthPolicy", "AuthResult", "check_handshake", "signed_url_candidates"]
+__all__ = ["CREDENTIAL_HEADERS", "AuthPolicy", "AuthResult", "check_handshake",
+           "signed_url_candidates"]
+
+log = logging.getLogger("console.server")
+
+TELNYX_HEADER = "x-telnyx-streaming-auth-token"
+TWILIO_HEADER = "x-twilio-signature"
+# Headers that carry a credential: also the ones the log masking hides.
+CREDENTIAL_HEADERS = (TELNYX_HEADER, "authorization", TWILIO_HEADER)
 
 
 @dataclass(frozen=True)
@@ -33,8 +46,14 @@ class AuthResult:
     reason: str = ""
 
 
+def _bytes(text: str) -> bytes:
+    # Header values arrive as ISO-8859-1 text, query values as UTF-8 with replacements;
+    # surrogatepass makes any str encodable, so no input can raise here.
+    return text.encode("utf-8", "surrogatepass")
+
+
 def _same(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
+    return hmac.compare_digest(_bytes(a), _bytes(b))
 
 
 def signed_url_candidates(public_url: str, path: str, host: str | None) -> list[str]:
@@ -54,19 +73,46 @@ def signed_url_candidates(public_url: str, path: str, host: str | None) -> list[
     return list(dict.fromkeys(out))
 
 
-def check_handshake(policy: AuthPolicy, path: str, headers: Mapping[str, str]) -> AuthResult:
+def check_handshake(policy: AuthPolicy, path: str,
+                    headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> AuthResult:
+    """Decide one upgrade request. `headers` is a mapping or every (name, value) pair as
+    received (pairs let a repeated credential header be seen and refused)."""
     if policy.no_auth:
         return AuthResult(True, method="none")
-    lower = {k.lower(): v for k, v in headers.items()}
-    query = parse_qs(urlsplit(path).query)
-    presented = [
-        ("telnyx-header", lower.get("x-telnyx-streaming-auth-token")),
-        ("query", (query.get("token") or [None])[0]),
-    ]
-    bearer = lower.get("authorization", "")
-    if bearer.lower().startswith("bearer "):
-        presented.append(("bearer", bearer[7:].strip()))
-    signature = lower.get("x-twilio-signature")
+    try:
+        return _check(policy, path, headers)
+    except Exception:  # a credential that cannot even be read is a wrong one, not a 500
+        log.warning("could not read the credentials of a handshake; refused", exc_info=True)
+        return AuthResult(False, 403, "", "credentials could not be read")
+
+
+def _check(policy: AuthPolicy, path: str,
+           headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> AuthResult:
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    received: dict[str, list[str]] = {}
+    for name, value in pairs:
+        received.setdefault(name.lower(), []).append(value)
+    # Twice the same credential (with proxies in between, each may read a different one)
+    # is refused outright rather than guessing which one counts.
+    for name in CREDENTIAL_HEADERS:
+        if len(received.get(name, ())) > 1:
+            return AuthResult(False, 403, name, f"{name} header sent more than once")
+    tokens = parse_qs(urlsplit(path).query, keep_blank_values=True).get("token", [])
+    if len(tokens) > 1:
+        return AuthResult(False, 403, "query", "token given more than once in the URL")
+
+    def one(name: str) -> str | None:
+        values = received.get(name)
+        return values[0] if values else None
+
+    presented = [("telnyx-header", one(TELNYX_HEADER)),
+                 ("query", tokens[0] if tokens else None)]
+    authorization = one("authorization")
+    if authorization is not None:
+        scheme, _, credential = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer":
+            presented.append(("bearer", credential.strip()))
+    signature = one(TWILIO_HEADER)
     tried = False
     for method, value in presented:
         if value is None:
@@ -79,12 +125,15 @@ def check_handshake(policy: AuthPolicy, path: str, headers: Mapping[str, str]) -
         if not policy.twilio_auth_token:
             return AuthResult(False, 403, "twilio-signature",
                               "X-Twilio-Signature sent but no Twilio auth token is configured")
-        urls = signed_url_candidates(policy.public_url, path, lower.get("host"))
+        urls = signed_url_candidates(policy.public_url, path, one("host"))
         if signature_matches(policy.twilio_auth_token, urls, signature):
             return AuthResult(True, method="twilio-signature")
         return AuthResult(False, 403, "twilio-signature",
                           "X-Twilio-Signature does not match (check the public URL setting: "
                           "it must be exactly the <Stream url>)")
     if not tried:
+        if authorization is not None:
+            return AuthResult(False, 401, "authorization",
+                              "Authorization header is not 'Bearer <stream token>'")
         return AuthResult(False, 401, "", "no stream token or signature presented")
     return AuthResult(False, 403, "token", "wrong stream token")

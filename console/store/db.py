@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from console.store.files import create_private_file, private_dir, tighten
+
 __all__ = ["DB_NAME", "SCHEMA_VERSION", "connect", "db_path", "migrate"]
 
 DB_NAME = "coach-console.db"
@@ -140,6 +142,13 @@ MIGRATIONS: list[str] = [
         overtalk_s REAL NOT NULL
     );
     """,
+    # 4: each final segment keeps its id, so a segment published again under the same id
+    # (redaction correcting text it already stored) is updated in place, never stored twice.
+    # Rows from before keep NULL, and NULLs never collide in a UNIQUE index.
+    """
+    ALTER TABLE segments ADD COLUMN segment_id TEXT;
+    CREATE UNIQUE INDEX segments_segment ON segments(call_id, segment_id);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -156,10 +165,18 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10.0,
                                check_same_thread=False)
     else:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
+        # SQLite creates the WAL and SHM files with the database file's mode: a database made
+        # 0600 here keeps all three private from the start.
+        if not create_private_file(path):
+            for part in ("", "-wal", "-shm"):
+                tighten(path.with_name(path.name + part))
         conn = sqlite3.connect(path, timeout=10.0, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
+        # Deleted and replaced content (redaction's corrections, pruned calls) is zeroed in
+        # the file instead of lingering in free space.
+        conn.execute("PRAGMA secure_delete=ON")
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=10000")

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
+
+from console.store.files import open_private_append, private_dir
 
 __all__ = ["HAS_CHUNK", "HAS_TS", "INDEX_DTYPE", "TrackFiles", "load_track", "track_paths"]
 
@@ -28,7 +31,9 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def _safe(text: str, limit: int = 40) -> str:
-    digest = hashlib.sha1(text.encode()).hexdigest()[:10]
+    # surrogatepass: a peer's id may hold lone surrogates (JSON \ud800); other text hashes
+    # exactly as before, so existing recordings keep their paths.
+    digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:10]
     return f"{_SAFE.sub('_', text)[:limit]}-{digest}"
 
 
@@ -51,10 +56,19 @@ class TrackFiles:
 
     @classmethod
     def open(cls, base: Path) -> TrackFiles:
-        base.parent.mkdir(parents=True, exist_ok=True)
+        """Open (or reopen) a track's files under recordings/<call>/; the folders are made
+        0700 and the files 0600 as they are created."""
+        private_dir(base.parent.parent)  # recordings/
+        private_dir(base.parent)  # recordings/<call>/
         pcm, idx = base.with_suffix(".pcm"), base.with_suffix(".idx")
         samples = pcm.stat().st_size // 2 if pcm.exists() else 0
-        return cls(pcm, idx, samples, pcm.open("ab", buffering=0), idx.open("ab", buffering=0))
+        pcm_file = open_private_append(pcm)
+        try:
+            idx_file = open_private_append(idx)
+        except OSError:
+            pcm_file.close()
+            raise
+        return cls(pcm, idx, samples, pcm_file, idx_file)
 
     def close(self) -> None:
         for f in (self._pcm, self._idx):
@@ -63,8 +77,10 @@ class TrackFiles:
         self._pcm = self._idx = None
 
     def append(self, batches: list[tuple[list[int | None], list[int | None], int, list[int],
-                                         npt.NDArray[np.int16]]]) -> None:
-        """Write batches of frames: their samples to .pcm, one index record each to .idx."""
+                                         npt.NDArray[np.int16]]]) -> int:
+        """Write batches of frames: their samples to .pcm, one index record each to .idx.
+        A chunk or timestamp outside int64 is recorded as absent (the export then places the
+        frame by its neighbours); returns how many values were dropped that way."""
         chunks = [c for b in batches for c in b[0]]
         stamps = [t for b in batches for t in b[1]]
         arrivals = [b[2] for b in batches for _ in b[3]]
@@ -72,11 +88,10 @@ class TrackFiles:
         idx = np.zeros(n.size, dtype=INDEX_DTYPE)
         idx["n"] = n
         idx["offset"] = self.samples + np.cumsum(n) - n
-        idx["arrival_ms"] = arrivals
-        idx["chunk"] = [c or 0 for c in chunks]
-        idx["ts"] = [t or 0 for t in stamps]
-        idx["flags"] = ([HAS_CHUNK if c is not None else 0 for c in chunks]
-                        + np.array([HAS_TS if t is not None else 0 for t in stamps]))
+        idx["arrival_ms"] = _int64(arrivals)[0]
+        idx["chunk"], has_chunk, bad_chunks = _int64(chunks)
+        idx["ts"], has_ts, bad_stamps = _int64(stamps)
+        idx["flags"] = HAS_CHUNK * has_chunk + HAS_TS * has_ts
         pcm = b"".join(np.ascontiguousarray(b[4], dtype="<i2").tobytes() for b in batches)
         # PCM first: an index record never points past the samples on disk.
         if self._pcm is None or self._idx is None:
@@ -84,6 +99,24 @@ class TrackFiles:
         _write_all(self._pcm, pcm)
         _write_all(self._idx, idx.tobytes())
         self.samples += int(n.sum())
+        return bad_chunks + bad_stamps
+
+
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+
+
+def _int64(values: Sequence[int | None]
+           ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], int]:
+    """Values as int64 with None as 0, a 0/1 mask of those present, and how many were out
+    of range (treated as absent). The common case is one C-level conversion."""
+    present = np.fromiter((v is not None for v in values), dtype=np.int32, count=len(values))
+    try:
+        return (np.array([v or 0 for v in values], dtype=np.int64), present, 0)
+    except OverflowError:
+        fitted = [v if v is not None and _I64_MIN <= v <= _I64_MAX else None for v in values]
+        bad = sum(1 for v, f in zip(values, fitted, strict=True) if v is not None and f is None)
+        ok = np.fromiter((v is not None for v in fitted), dtype=np.int32, count=len(values))
+        return np.array([v or 0 for v in fitted], dtype=np.int64), ok, bad
 
 
 def _write_all(f: BinaryIO, data: bytes) -> None:

@@ -38,3 +38,31 @@ def test_newer_database_is_refused_clearly(tmp_path: Path) -> None:
         connect(path)
     with pytest.raises(RuntimeError, match="newer"):
         connect(path, readonly=True)
+
+
+def test_v3_segments_gain_their_id_and_republished_segments_update_in_place(
+        tmp_path: Path) -> None:
+    from console.core.events import CallStarted, Provider, Role, TranscriptSegment
+    from console.store.writer import StoreWriter
+
+    old = sqlite3.connect(tmp_path / "coach-console.db")
+    for i in range(3):
+        old.executescript(MIGRATIONS[i] + f";PRAGMA user_version={i + 1};")
+    old.execute("INSERT INTO calls (id, provider, started_at, state) VALUES "
+                "('c1', 'telnyx', 1.0, 'active')")
+    for text in ("stored before the upgrade", "also before"):
+        old.execute("INSERT INTO segments (call_id, speaker, start_s, end_s, text) VALUES "
+                    "('c1', 'customer', 0, 1, ?)", (text,))
+    old.commit()
+    old.close()
+    w = StoreWriter(tmp_path)
+    w.on_event(CallStarted("c1", Provider.TELNYX, None, None, 1.0))
+    for text in ("card 4539 1488", "card [redacted]"):  # the same segment, published twice
+        w.on_event(TranscriptSegment("c1", "c1/in#7", Role.CUSTOMER, 2, 3, text, True))
+    assert w.flush()
+    w.close()
+    conn = connect(tmp_path / "coach-console.db")
+    rows = [tuple(r) for r in conn.execute("SELECT segment_id, text FROM segments ORDER BY id")]
+    assert rows == [(None, "stored before the upgrade"), (None, "also before"),
+                    ("c1/in#7", "card [redacted]")]
+    assert search_segments(conn, "4539") == []

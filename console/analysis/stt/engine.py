@@ -9,12 +9,14 @@ its row of the batch: nothing has to be split back by timestamps.
 Measured on this machine kind (tiny.en int8, two threads): 110-120 ms per utterance in
 batches of 3-4 against 160-170 ms for utterances packed into one 30 s window, with the same
 or better word error rate. Contexts under about 12 s made tiny.en repeat short phrases
-without end; such a runaway is caught and decoded again over the full 30 s window, as
-Whisper was trained."""
+without end ("5 5 5 5 ...", or "4 Queen of Cloves. 4 Queen of Cloves. 4 Queen of Cloves");
+such a runaway is caught and decoded again over the full 30 s window, as Whisper was
+trained."""
 
 from __future__ import annotations
 
 import math
+import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +25,8 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["RATE", "FasterWhisperEngine", "SttEngine", "context_frames", "pieces"]
+__all__ = ["RATE", "FasterWhisperEngine", "SttEngine", "context_frames", "is_runaway", "pieces",
+           "repeats_phrase"]
 
 RATE = 16000
 FRAMES_PER_S = 100  # Whisper's mel frames
@@ -36,6 +39,13 @@ MAX_BATCH = 8  # utterances decoded together; bounds memory and one batch's wait
 # own fallback threshold).
 LOOP_RATIO = 2.4
 TOKENS_PER_S = 12  # far above fast speech (about 5); a decode that reaches it is a loop
+# A loop too short for the compression ratio to show: the same phrase several times in a row.
+# People repeat a word ("no no no", "bye bye") but rarely a phrase three times over; a false
+# alarm only costs a second decode over the full window, whose text is kept as it is.
+MAX_PHRASE_WORDS = 8
+PHRASE_REPEATS = 3  # a phrase of two words or more
+WORD_REPEATS = 4  # a single word
+_WORD = re.compile(r"[\w']+")
 # Whisper's own "nothing was said" rule: high no-speech probability and low confidence.
 NO_SPEECH_PROB = 0.6
 LOW_LOGPROB = -1.0
@@ -68,12 +78,33 @@ def pieces(audios: list[Audio], limit_s: float = MAX_PIECE_S) -> list[tuple[int,
     return out
 
 
+def repeats_phrase(text: str, max_words: int = MAX_PHRASE_WORDS) -> bool:
+    """Whether some phrase of 1..`max_words` words comes back to back PHRASE_REPEATS times
+    (a single word WORD_REPEATS times), ignoring case and punctuation."""
+    words = _WORD.findall(text.lower())
+    for n in range(1, max_words + 1):
+        need = WORD_REPEATS if n == 1 else PHRASE_REPEATS
+        if len(words) < n * need:
+            break
+        # The phrase at i repeats k times in a row exactly when words[j] == words[j + n] for
+        # the (k - 1) * n positions j from i on: look for a run of that many matches.
+        run = 0
+        for a, b in zip(words, words[n:], strict=False):
+            run = run + 1 if a == b else 0
+            if run >= (need - 1) * n:
+                return True
+    return False
+
+
 def is_runaway(text: str, tokens: int, cap: int) -> bool:
-    """A decode that used up its token allowance, or whose text mostly repeats itself."""
+    """A decode that used up its token allowance, whose text mostly repeats itself, or that
+    says the same phrase over and over."""
     if tokens >= cap:
         return True
     blob = text.encode()
-    return len(blob) > 24 and len(blob) / len(zlib.compress(blob)) > LOOP_RATIO
+    if len(blob) > 24 and len(blob) / len(zlib.compress(blob)) > LOOP_RATIO:
+        return True
+    return repeats_phrase(text)
 
 
 def _level_db(audio: Audio) -> float:

@@ -11,12 +11,12 @@ import sys
 from dataclasses import replace
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
 from console import APP_ID, APP_NAME, __version__
 from console.audio.devices import list_devices
 from console.config import ConfigError, Settings, load, save
-from console.engine import Engine, EngineThread
+from console.engine import DataDirLocked, Engine, EngineThread
 from console.sim.demo import DemoCalls
 from console.supervisor.controller import SupervisorAudio
 from console.ui.bridge import EngineBridge
@@ -38,6 +38,7 @@ class Console:
         self.shown = replace(settings)  # what the settings dialog last showed
         self.engine_thread: EngineThread | None = None
         self.demo: DemoCalls | None = None
+        self.settings_dialog: SettingsDialog | None = None
         self._demo_future: concurrent.futures.Future[None] | None = None
         error = self._start_engine(settings)
         self.bridge = EngineBridge(self.engine)
@@ -71,6 +72,7 @@ class Console:
         """Listen, whisper and barge, when this machine has sound at all; otherwise the
         controls say why. Devices open only when first used."""
         self._stop_audio()
+        self.window.history.output_device = settings.output_device  # recordings play there
         if self.engine_thread is None or self.engine.loop is None:
             self.window.set_audio(None, "Listen, whisper and barge need the stream server, "
                                         "which is not running.")
@@ -98,7 +100,8 @@ class Console:
 
     def set_demo(self, on: bool) -> None:
         loop = self.engine.loop
-        if on and self.demo is None and loop is not None and self.engine.port:
+        running = self.engine_thread is not None and loop is not None and bool(self.engine.port)
+        if on and self.demo is None and running and loop is not None:
             self.demo = DemoCalls(self.engine.url, self.settings.token)
             self._demo_future = asyncio.run_coroutine_threadsafe(self.demo.run(), loop)
         elif not on and self.demo is not None:
@@ -109,17 +112,39 @@ class Console:
             self.window.demo_action.setChecked(self.demo is not None)
 
     def open_settings(self) -> None:
-        dialog = SettingsDialog(self.settings, parent=self.window)
-        if not dialog.exec() or dialog.result_settings is None:
+        """Show Settings, window-modal; OK applies what was entered (`apply_settings`)."""
+        if self.settings_dialog is not None:
+            self.settings_dialog.raise_()
+            self.settings_dialog.activateWindow()
             return
-        new = dialog.result_settings
+        # open(), never exec(): PySide's exec() hands the dialog to Python while Qt keeps it
+        # as the window's child; kept alive only by its own signal connections, it then
+        # survived to PySide's exit-time clean-up, which freed it mid-pass and aborted the
+        # app on close. Here Qt owns it throughout and it is deleted as soon as it closes.
+        dialog = SettingsDialog(self.settings, parent=self.window)
+        dialog.finished.connect(self._settings_finished)
+        self.settings_dialog = dialog
+        dialog.open()
+
+    def _settings_finished(self, code: int) -> None:
+        dialog, self.settings_dialog = self.settings_dialog, None
+        if dialog is None:
+            return
+        new = dialog.result_settings if code == QDialog.DialogCode.Accepted else None
+        dialog.deleteLater()
+        if new is not None:
+            self.apply_settings(new)
+
+    def apply_settings(self, new: Settings) -> None:
+        """Save `new` and apply it: a new theme, devices, or an engine restarted with it."""
         self._persist(new)
         if new.theme != self.settings.theme:
             apply_theme(self.app, new.theme)
         engine_fields = ("host", "port", "token", "no_auth", "public_url", "twilio_auth_token",
                          "data_dir", "record", "agent_endpoints", "transcribe", "stt_engine",
                          "stt_model_path", "redaction", "alerts_file", "alert_silence_s",
-                         "alert_overtalk_s", "alert_sentiment_below")
+                         "alert_overtalk_s", "alert_sentiment_below", "vad_engine",
+                         "retention_days")
         engine_fields += ("telnyx_target_legs", "telnyx_bidirectional_codec",
                           "telnyx_bidirectional_rate")
         audio_fields = ("output_device", "input_device", "listen_channels", "mic_gate_db")
@@ -139,10 +164,14 @@ class Console:
         self.bridge.close()
         if self.engine_thread is not None:
             self.engine_thread.stop()
-        error = self._start_engine(settings)
+        try:
+            error = self._start_engine(settings)
+        except DataDirLocked as exc:  # another console uses that folder: say so, go on
+            self.engine_thread = None
+            error = f"not running: {exc}"
         self.bridge = EngineBridge(self.engine)
-        self.window.rebind(self.bridge, settings)
         self.window.engine_error = error
+        self.window.rebind(self.bridge, settings)
         self._start_audio(settings)
         if demo_on:
             self.set_demo(True)

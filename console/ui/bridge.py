@@ -1,5 +1,10 @@
 """Where the engine thread meets the UI thread: bus events are queued on the engine side
-and handed to the UI in batches on a timer; ring buffers are looked up, never copied."""
+and handed to the UI in batches on a timer; ring buffers are looked up, never copied.
+
+The queue is bounded for a UI that stops draining it (a hung paint, a debugger): past
+SOFT_LIMIT waiting events, what only refreshes a display (tentative text, speaking lights,
+sentiment samples, talk metrics) is dropped; past HARD_LIMIT, every new event is. Each drop
+is counted in `dropped`, which the status bar shows."""
 
 from __future__ import annotations
 
@@ -8,10 +13,20 @@ from collections import deque
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from console.audio.ring import RingBuffer
-from console.core.events import CallEvent
+from console.core.events import (
+    CallEvent,
+    ConversationUpdate,
+    SentimentSample,
+    SpeechActivity,
+    TranscriptSegment,
+)
 from console.engine import Engine, EngineStats
 
-__all__ = ["EngineBridge"]
+__all__ = ["HARD_LIMIT", "SOFT_LIMIT", "EngineBridge"]
+
+SOFT_LIMIT = 20_000  # about a minute of 100 busy calls' events
+HARD_LIMIT = 200_000
+_REFRESH_ONLY = (SpeechActivity, SentimentSample, ConversationUpdate)
 
 
 class EngineBridge(QObject):
@@ -22,12 +37,22 @@ class EngineBridge(QObject):
         super().__init__(parent)
         self.engine = engine
         self._queue: deque[CallEvent] = deque()
-        # Runs on the engine thread: deque.append is atomic, nothing else is touched.
-        self._unsubscribe = engine.bus.subscribe(self._queue.append)
+        self.dropped = 0  # events the UI fell too far behind to be given
+        self._unsubscribe = engine.bus.subscribe(self._put)
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self.drain)
         self._timer.start()
+
+    def _put(self, event: CallEvent) -> None:
+        # Runs on the engine thread: deque.append and len are atomic, nothing else is shared.
+        waiting = len(self._queue)
+        if waiting >= SOFT_LIMIT and (
+                waiting >= HARD_LIMIT or isinstance(event, _REFRESH_ONLY)
+                or (isinstance(event, TranscriptSegment) and not event.final)):
+            self.dropped += 1
+            return
+        self._queue.append(event)
 
     def drain(self) -> None:
         queue = self._queue

@@ -33,7 +33,7 @@ from console.ui.theme import palette
 from console.ui.waveform import WaveformPlot
 from console.ui.widgets import sentiment_plot
 
-__all__ = ["AUDIO_MISSING", "MODE_HINTS", "CallView"]
+__all__ = ["AUDIO_MISSING", "MODE_HINTS", "CallView", "transcript_placeholder"]
 
 AUDIO_MISSING = "Listen, whisper and barge need sound: no audio system was found."
 MODE_HINTS = {
@@ -42,6 +42,23 @@ MODE_HINTS = {
     "barge": "Talk to both the agent and the customer (B)",
     "stop": "Stop listening and talking (Esc)",
 }
+
+
+def transcript_placeholder(state: str) -> str:
+    """What the transcript says before the first words, from the engine's transcription
+    state ("starting", "on: <model> (<source>)", "off" or "off: <why>")."""
+    live = "Audio, DTMF and call events are live"
+    if state == "starting":
+        return (f"Speech recognition is starting (loading the speech model). {live}; "
+                "the transcript appears here once it is up.")
+    if state.startswith("on"):
+        return "Transcribing: waiting for speech. Words appear here as people speak."
+    if state == "off":
+        return (f"Transcription is turned off (transcribe = false in the config file, "
+                f"COACH_CONSOLE_TRANSCRIBE=0 or --no-transcribe). {live}.")
+    if state.startswith("off:"):
+        return f"Transcription is off: {state[4:].strip()}. {live}."
+    return f"Speech recognition: {state or 'unknown'}. {live}."
 
 
 def _stamp(seconds: float) -> str:
@@ -256,16 +273,16 @@ class CallView(QWidget):
         c = self.call
         assert c is not None
         segs = c.transcript()
-        signature = hash(tuple((s.segment_id, s.text, s.final) for s in segs))
+        # Until the first words, the placeholder follows speech recognition's state.
+        state = "" if segs else self.bridge.engine.transcription
+        signature = hash((tuple((s.segment_id, s.text, s.final) for s in segs), state))
         if signature == self._rendered_segments:
             return
         self._rendered_segments = signature
         pal = palette()
         if not segs:
-            self.transcript.setHtml(
-                f"<p style='color:{pal.muted}'>The transcript appears here as people speak. "
-                "Audio, DTMF and call events are live; speech recognition is not part of "
-                "this build yet.</p>")
+            self.transcript.setHtml(f"<p style='color:{pal.muted}'>"
+                                    f"{html.escape(transcript_placeholder(state))}</p>")
             return
         rows = []
         for s in segs:
@@ -300,6 +317,8 @@ class CallView(QWidget):
     def tick_slow(self) -> None:
         if self.call is not None:
             self.duration.setText(format_duration(self.call.duration()))
+            if not self.call.transcript():
+                self._render_transcript()  # speech recognition may have come up (or gone)
 
     def set_audio_available(self, available: bool, reason: str = AUDIO_MISSING) -> None:
         self._audio_ok = available

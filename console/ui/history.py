@@ -4,6 +4,7 @@ export one or many. Every read and export runs off the UI thread."""
 from __future__ import annotations
 
 import html
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,11 +32,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.audio.devices import AudioDeviceError
 from console.store.db import connect, db_path
 from console.store.export_wav import NotRecorded, call_audio, export_wav
 from console.store.exports import FORMATS, file_name, render
 from console.store.queries import HIT_END, HIT_START, call_detail, list_calls
 from console.ui.call_tile import format_duration
+from console.ui.playback import RecordingPlayer
 from console.ui.theme import palette
 from console.ui.widgets import sentiment_plot
 
@@ -81,6 +84,8 @@ class HistoryPanel(QWidget):
     detailLoaded = Signal(object)  # one call's detail, or an error message
     exportProgress = Signal(int, int, str)  # done, total, last message
     audit = Signal(str, str, str)  # call id, action, detail: for the audit trail
+    playbackStarted = Signal(int, object)  # playback number, its player or why it cannot
+    playbackEnded = Signal(int, str)  # playback number, "" at the end or what went wrong
 
     def __init__(self, data_dir: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -91,7 +96,15 @@ class HistoryPanel(QWidget):
         # One worker: reads and exports run in order, off the UI thread; results come back
         # through queued signals.
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history")
-        self._player: Any = None
+        # Playback has a worker of its own, so that Stop never waits behind an export; it
+        # opens, feeds and closes the sound device, in order, off the UI thread.
+        self._audio_pool = ThreadPoolExecutor(max_workers=1,
+                                              thread_name_prefix="history-audio")
+        self.output_device = ""  # Settings > Audio > Speakers; "" is the system default
+        self._player: RecordingPlayer | None = None
+        self._playback = 0  # numbers each Play; a result for an older one is dropped
+        self._play_pending = False  # a Play is loading the recording or opening the device
+        self._closing = threading.Event()
 
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search transcripts (e.g. refund, cancel my account)")
@@ -182,6 +195,8 @@ class HistoryPanel(QWidget):
         self.loaded.connect(self._show_calls)
         self.detailLoaded.connect(self._show_detail)
         self.exportProgress.connect(self._show_progress)
+        self.playbackStarted.connect(self._playback_started)
+        self.playbackEnded.connect(self._playback_ended)
 
     # --- background work -------------------------------------------------------------
 
@@ -318,51 +333,89 @@ class HistoryPanel(QWidget):
     # --- playback ----------------------------------------------------------------------
 
     def _toggle_play(self) -> None:
-        if self._player is not None:
-            self._player.stop()
-            self._player = None
-            self.play_button.setText("Play recording")
+        if self._player is not None or self._play_pending:
+            self._stop_playback()
+            self.play_note.setText("Stopped.")
             return
         if self.detail is None:
             return
         call_id = self.detail["id"]
+        self._playback += 1
+        number = self._playback
+        self._play_pending = True
+        self.play_button.setText("Stop")
         self.play_note.setText("Loading the recording…")
+        data_dir, device = self.data_dir, self.output_device
 
-        def load() -> Any:
+        def start() -> None:
+            # Off the UI thread: the read, the device opening and the first writes.
+            result: RecordingPlayer | str
             conn = self._open()
             if conn is None:
-                return "No call store in this data folder."
-            try:
-                return call_audio(conn, Path(self.data_dir), call_id)
-            except NotRecorded as exc:
-                return str(exc)
-            finally:
-                conn.close()
+                result = "No call store in this data folder."
+            else:
+                try:
+                    stereo, rate = call_audio(conn, Path(data_dir), call_id)
+                except NotRecorded as exc:
+                    stereo, rate, result = None, 0, str(exc)
+                except Exception as exc:  # unreadable files: said, never fatal
+                    stereo, rate, result = None, 0, f"Cannot read the recording: {exc}"
+                finally:
+                    conn.close()
+                if stereo is not None:
+                    player = RecordingPlayer(
+                        device, lambda message: self.playbackEnded.emit(number, message))
+                    try:
+                        player.start(stereo, rate)
+                        result = player
+                    except AudioDeviceError as exc:
+                        result = (f"Cannot play the recording: {exc}. Choose another "
+                                  "output in Settings > Audio and speech, or export it as WAV.")
+            if self._closing.is_set() and isinstance(result, RecordingPlayer):
+                result.stop()
+                return
+            self.playbackStarted.emit(number, result)
 
-        future = self._pool.submit(load)
-        future.add_done_callback(lambda f: QTimer.singleShot(0, self, lambda: self._play(
-            f.result() if f.exception() is None else str(f.exception()))))
+        self._audio_pool.submit(start)
 
-    def _play(self, audio: Any) -> None:
-        if isinstance(audio, str):
-            self.play_note.setText(audio)
+    def _playback_started(self, number: int, result: RecordingPlayer | str) -> None:
+        if number != self._playback:  # stopped, or another Play, while this one opened
+            if isinstance(result, RecordingPlayer):
+                self._audio_pool.submit(result.stop)
             return
-        stereo, rate = audio
-        try:
-            import sounddevice as sd
-
-            sd.play(stereo, rate)
-        except Exception as exc:  # no PortAudio, no device, device gone: say so, go on
-            self.play_note.setText(
-                "Cannot play the recording: no sound output device is available "
-                f"({exc}). Choose one in Settings > Audio, or export it as WAV.")
+        self._play_pending = False
+        if isinstance(result, str):
+            self.play_button.setText("Play recording")
+            self.play_note.setText(result)
             return
-        self._player = sd
-        self.play_button.setText("Stop")
-        self.play_note.setText(f"Playing {format_duration(len(stereo) / rate)} "
-                               "(customer left, agent right)")
+        self._player = result
+        where = f" on {result.device_name}" if result.device_name else ""
+        self.play_note.setText(
+            f"Playing {format_duration(result.duration_s)}{where} "
+            "(customer left, agent right)")
         if self.detail is not None:
-            self.audit.emit(self.detail["id"], "play_recording", "")
+            self.audit.emit(self.detail["id"], "play_recording", result.device_name)
+
+    def _playback_ended(self, number: int, message: str) -> None:
+        if number != self._playback:
+            return
+        self._player = None
+        self.play_button.setText("Play recording")
+        self.play_note.setText(message or "Played to the end.")
+
+    @property
+    def player(self) -> RecordingPlayer | None:
+        """The playback under way, if any."""
+        return self._player
+
+    def _stop_playback(self) -> None:
+        """Silence now; the device is released on the playback worker."""
+        self._playback += 1
+        self._play_pending = False
+        player, self._player = self._player, None
+        if player is not None:
+            self._audio_pool.submit(player.stop)
+        self.play_button.setText("Play recording")
 
     # --- export ------------------------------------------------------------------------
 
@@ -428,6 +481,10 @@ class HistoryPanel(QWidget):
             self.export_button.setEnabled(True)
 
     def shutdown(self) -> None:
-        if self._player is not None:
-            self._player.stop()
+        self._closing.set()
+        self._playback += 1
+        player, self._player = self._player, None
+        if player is not None:
+            player.stop(timeout=1.0)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._audio_pool.shutdown(wait=False, cancel_futures=True)

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QTabWidget,
     QTextEdit,
     QToolBar,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -94,7 +95,21 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.history, "History")
         self.tabs.addTab(self.connection, "Connect")
         self.tabs.currentChanged.connect(self._tab_changed)
-        self.setCentralWidget(self.tabs)
+        # Persistent while streams are accepted without a token (config file, environment or
+        # flag alike): the supervisor must not miss that anyone on the network can stream.
+        self.auth_banner = QLabel("")
+        self.auth_banner.setObjectName("AuthOffBanner")
+        self.auth_banner.setWordWrap(True)
+        self.auth_banner.setStyleSheet("QLabel#AuthOffBanner { background: #da3633; "
+                                       "color: #ffffff; font-weight: bold; padding: 6px 12px; }")
+        self.auth_banner.setVisible(False)
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.auth_banner)
+        column.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
 
         bar = QToolBar("Main")
         bar.setMovable(False)
@@ -327,25 +342,42 @@ class MainWindow(QMainWindow):
                                            f"  Bad frames: {stats.bad_frames:,}")
         if self.engine_error:
             health = f"Engine: {self.engine_error}"
+        elif stats.store_health != "ok":
+            health = f"Engine: storage {stats.store_health}"
         elif stats.store_errors:
             health = f"Engine: {stats.store_errors} storage error(s)"
         else:
-            state = self.bridge.engine.transcription
-            speech = "transcribing" if state.startswith("on") else (
-                "loading speech model" if state == "starting" else "no transcription")
-            health = f"Engine: running, {speech}"
+            health = f"Engine: running, {speech_summary(self.bridge.engine.transcription)}"
+        if self.bridge.dropped:
+            health += f"; window behind, {self.bridge.dropped:,} updates skipped"
         self.status_labels["health"].setText(health)
         self.status_labels["health"].setToolTip(
             f"Speech recognition: {self.bridge.engine.transcription}")
 
     def set_endpoint(self) -> None:
         engine = self.bridge.engine
-        url = engine.url if engine.port else "(not listening)"
+        url = engine.url if engine.port and not self.engine_error else "(not listening)"
+        self.set_auth_warning()
         self.endpoint_label.setText(f"Streams to  {self.settings.public_url or url}")
         self.empty.set_endpoint(url)
         s = self.settings
         self.connection.set_endpoint(url, "" if s.no_auth else s.token, s.public_url,
                                      s.telnyx_bidirectional_codec, s.telnyx_bidirectional_rate)
+
+    def set_auth_warning(self) -> None:
+        """Show the red banner when streams are accepted without a token."""
+        s = self.settings
+        if not s.no_auth:
+            self.auth_banner.setVisible(False)
+            self.auth_banner.setText("")
+            return
+        port = self.bridge.engine.port or s.port
+        self.auth_banner.setText(
+            f"Stream authentication is OFF: anyone who can reach port {port} can stream calls "
+            "into this console. Turn it on in Settings > Stream server.")
+        self.auth_banner.setToolTip("no_auth is set (config file, COACH_CONSOLE_NO_AUTH or "
+                                    "--no-auth): streams are accepted without a token")
+        self.auth_banner.setVisible(True)
 
     def rebind(self, bridge: EngineBridge, settings: Settings) -> None:
         """After the engine restarted with new settings: start from an empty wall."""
@@ -368,3 +400,19 @@ class MainWindow(QMainWindow):
         self.slow.stop()
         self.history.shutdown()
         super().closeEvent(event)
+
+
+def speech_summary(state: str) -> str:
+    """A few words for the status bar from the engine's transcription status (the whole of
+    it is the tooltip): it never says transcribing while no speech worker runs."""
+    if state.startswith("on (degraded"):
+        return "transcribing with fewer speech workers"
+    if state.startswith("on"):
+        return "transcribing"
+    if state == "starting":
+        return "loading speech model"
+    if state.startswith("restarting"):
+        return "speech workers restarting"
+    if state.startswith("failing"):
+        return "speech workers keep failing"
+    return "no transcription"

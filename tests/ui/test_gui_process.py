@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 
 def test_demo_window_runs_and_stops_cleanly(tmp_path: Path) -> None:
     data = tmp_path / "data"
@@ -39,3 +41,20 @@ def test_demo_window_runs_and_stops_cleanly(tmp_path: Path) -> None:
         capture_output=True, text=True, env=env, check=True).stdout)
     assert after and all(c["state"] in ("ended", "interrupted") for c in after)
     assert any(c["state"] == "interrupted" for c in after)
+
+
+@pytest.mark.parametrize("last", ["closed", "open"])
+def test_closing_after_settings_exits_cleanly(tmp_path: Path, last: str) -> None:
+    """Issue 12: closing the app after opening Settings aborted it (a dialog owned both by
+    Python and by the window, deleted twice at exit). Settings is opened five times, the
+    last one cancelled or left open; closing the window must end the process with 0."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    driver = Path(__file__).with_name("gui_driver.py")
+    proc = subprocess.run(
+        [sys.executable, str(driver), "5", last, "--port", "0",
+         "--data-dir", str(tmp_path / "data")],
+        env=env, capture_output=True, text=True, timeout=60)
+    assert "settings shown 5" in proc.stdout, (proc.stdout, proc.stderr)
+    for sign in ("QObject", "malloc", "Segmentation", "Aborted", "Traceback"):
+        assert sign not in proc.stderr, proc.stderr
+    assert proc.returncode == 0, proc.stderr

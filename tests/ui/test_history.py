@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -110,10 +113,116 @@ def test_recorded_call_plays_on_the_speakers(console, qtbot) -> None:  # type: i
         assert note.startswith("Playing"), note
         assert "0:01" in note
         assert h.play_button.text() == "Stop"
-        qtbot.wait(1500)  # the whole second of it, and the device's latency
+        # Played to the end, the button offers to play again.
+        qtbot.waitUntil(lambda: h.play_button.text() == "Play recording", timeout=10000)
+        assert h.play_note.text() == "Played to the end."
     finally:
         heard = rec.stop()
     # The recording peaks at about 23000 (the agent, right); the sink is exactly 0 when idle.
     assert np.abs(heard).max() > 5000, "the recording did not reach the speakers"
-    h.play_button.click()
-    assert h.play_button.text() == "Play recording"
+
+
+class SinkRecording:
+    """What reaches one sink of the virtual sound card from now until `stop()`."""
+
+    def __init__(self, card: sound.VirtualSoundCard, sink: str) -> None:
+        self._p = subprocess.Popen(["parec", "-d", f"{sink}.monitor", "--format=s16le",
+                                    f"--rate={sound.RATE}", "--channels=2",
+                                    "--latency-msec=20"], stdout=subprocess.PIPE, env=card.env)
+        self._chunks: list[bytes] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self._p.stdout is not None
+        while chunk := self._p.stdout.read1(65536):
+            self._chunks.append(chunk)
+
+    def stop(self) -> np.ndarray:
+        self._p.terminate()
+        self._p.wait(timeout=10)
+        self._reader.join(timeout=10)
+        out = b"".join(self._chunks)
+        return np.frombuffer(out[: len(out) - len(out) % 4], "<i2").reshape(-1, 2)
+
+
+@pytest.fixture
+def other_speakers(tmp_path):  # type: ignore[no-untyped-def]
+    """A second output device, "coach_history": its own sink on the virtual sound card and
+    an ALSA device for it, listed by PortAudio beside the default one."""
+    card = sound.card()
+    sink = "coach_history"
+    module = subprocess.run(["pactl", "load-module", "module-null-sink", f"sink_name={sink}",
+                             f"rate={sound.RATE}", "channels=2"], env=card.env,
+                            capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+    # conftest points XDG_CONFIG_HOME here; ALSA reads $XDG_CONFIG_HOME/alsa/asoundrc.
+    rc = Path(os.environ["XDG_CONFIG_HOME"]) / "alsa" / "asoundrc"
+    rc.parent.mkdir(parents=True, exist_ok=True)
+    rc.write_text(f"pcm.{sink} {{\n  type pulse\n  device {sink}\n"
+                  f"  hint {{ show on description \"Coach test speakers\" }}\n}}\n")
+    import sounddevice as sd
+
+    sd._terminate()  # PortAudio lists devices when it starts: start it again to see this one
+    sd._initialize()
+    try:
+        yield card, sink
+    finally:
+        rc.unlink()
+        sd._terminate()
+        sd._initialize()
+        subprocess.run(["pactl", "unload-module", module], env=card.env, timeout=10)
+
+
+def test_recording_plays_on_the_device_chosen_in_settings_and_stops(other_speakers, console,  # type: ignore[no-untyped-def]
+                                                                    qtbot) -> None:
+    """Issue 12: History played recordings with sd.play on the UI thread, on the system
+    default whatever Settings said. Now it plays on the chosen device, from its own thread,
+    and Stop silences it."""
+    from PySide6.QtCore import QTimer
+
+    from console.ui.settings_dialog import SettingsDialog
+
+    card, sink = other_speakers
+    w = console.window
+    _plans, done = play(console, calls=1, seconds=3.0, speed=0)
+    done.result(timeout=10)
+
+    def choose_speakers() -> None:  # what the supervisor does in Settings > Audio
+        dialog = next(d for d in w.findChildren(SettingsDialog) if d.isVisible())
+        assert dialog.output.findText(sink) >= 0, "the second device is not listed"
+        dialog.output.setCurrentText(sink)
+        dialog.accept()
+
+    QTimer.singleShot(200, choose_speakers)  # armed first: a modal exec() would block here
+    w.settingsRequested.emit()
+    qtbot.waitUntil(lambda: console.settings.output_device == sink, timeout=5000)
+
+    w.tabs.setCurrentWidget(w.history)
+    h = w.history
+    qtbot.waitUntil(lambda: h.table.rowCount() == 1 and h.calls[0]["state"] == "ended",
+                    timeout=15000)
+    h.table.selectRow(0)
+    qtbot.waitUntil(lambda: h.play_button.isEnabled(), timeout=9000)
+    chosen, default = SinkRecording(card, sink), card.record_speakers()
+    try:
+        h.play_button.click()
+        assert h.play_button.text() == "Stop"  # at once: loading and opening happen elsewhere
+        qtbot.waitUntil(lambda: h.play_note.text().startswith("Playing"), timeout=15000)
+        assert sink in h.play_note.text() and "0:03" in h.play_note.text()
+        player = h.player
+        assert player is not None and player.opened_on.startswith("history-audio")
+        qtbot.wait(1200)
+        h.play_button.click()  # Stop, a second before the end
+        assert h.play_button.text() == "Play recording" and h.player is None
+        qtbot.waitUntil(lambda: not player.playing, timeout=3000)
+    finally:
+        heard, elsewhere = chosen.stop(), default.stop()
+    assert np.abs(heard).max() > 5000, "the recording did not reach the chosen device"
+    assert np.abs(elsewhere).max() == 0, "the recording played on the default device"
+    after = SinkRecording(card, sink)  # stopped means silent, not the rest of the call
+    try:
+        qtbot.wait(1500)
+    finally:
+        tail = after.stop()
+    assert len(tail) > sound.RATE // 2 and np.abs(tail).max() == 0
+    assert h.play_note.text() == "Stopped."

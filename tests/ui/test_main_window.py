@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import socket
+import threading
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QLabel
 from ui_helpers import play
 
@@ -116,23 +118,85 @@ def test_connection_panel_and_status_bar(console, qtbot) -> None:  # type: ignor
     done.result(timeout=10)
 
 
-def test_port_in_use_is_explained(qapp, settings, qtbot) -> None:  # type: ignore[no-untyped-def]
+def test_port_in_use_then_another_port_from_settings(qapp, settings, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """Issue 12: after "port in use", another port chosen in Settings failed with
+    DataDirLocked because the engine whose start failed kept the data folder's lock and its
+    store writer. Now the failed start lets go of both and the new port works."""
     from console.ui.app import Console
+    from console.ui.settings_dialog import SettingsDialog
 
+    def writers() -> int:
+        return sum(t.name == "store-writer" for t in threading.enumerate())
+
+    before = writers()
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
     busy.listen()
     settings.port = busy.getsockname()[1]
     c = Console(qapp, settings)
     try:
-        c.window.tick_slow()
-        health = c.window.status_labels["health"].text()
+        w = c.window
+        w.tick_slow()
+        health = w.status_labels["health"].text()
         assert "cannot use" in health and str(settings.port) in health
         assert "Settings" in health
+        assert w.endpoint_label.text().endswith("(not listening)")
+        # Nothing of the failed engine is left: no store writer, no lock on the data folder.
+        assert writers() == before
+        with (settings.data_path() / "engine.lock").open("a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if still held
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+        free = socket.socket()
+        free.bind(("127.0.0.1", 0))
+        new_port = free.getsockname()[1]
+        free.close()
+
+        def choose_port() -> None:  # what the supervisor does in the Settings dialog
+            dialog = next(d for d in w.findChildren(SettingsDialog) if d.isVisible())
+            dialog.port.setValue(new_port)
+            dialog.accept()
+
+        QTimer.singleShot(200, choose_port)  # armed first: a modal exec() would block here
+        w.settingsRequested.emit()
+        qtbot.waitUntil(lambda: c.engine.port == new_port, timeout=15000)
+        w.tick_slow()
+        assert w.status_labels["health"].text().startswith("Engine: running")
+        assert c.engine.url in w.endpoint_label.text()
+        plans, done = play(c, calls=1, seconds=1.0)
+        qtbot.waitUntil(lambda: plans[0].call_key in w.model.calls, timeout=15000)
+        done.result(timeout=15)
     finally:
         c.shutdown()
         c.window.close()
         busy.close()
+
+
+def test_data_folder_in_use_is_explained(console, qtbot, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Settings pointing at a data folder another engine holds: the window says so and keeps
+    working; pointing back brings the engine up again."""
+    import asyncio
+    from dataclasses import replace
+
+    from console.engine import Engine
+
+    w = console.window
+    mine = console.settings.data_dir
+    other = Engine(replace(console.settings, data_dir=str(tmp_path / "taken")))
+    try:
+        console.apply_settings(replace(console.settings, data_dir=other.settings.data_dir))
+        w.tick_slow()
+        assert "already using" in w.status_labels["health"].text()
+        assert w.endpoint_label.text().endswith("(not listening)")
+        assert console.audio is None and console.engine_thread is None
+        console.set_demo(True)  # nothing to play into: refused, not a crash
+        assert console.demo is None and not w.demo_action.isChecked()
+    finally:
+        asyncio.run(other.stop())
+    console.apply_settings(replace(console.settings, data_dir=mine))
+    w.tick_slow()
+    assert w.status_labels["health"].text().startswith("Engine: running")
+    assert console.engine.url in w.endpoint_label.text()
 
 
 def test_problems_show_as_badges(console, qtbot) -> None:  # type: ignore[no-untyped-def]
@@ -160,3 +224,123 @@ def test_themes_load(qapp, theme: str) -> None:  # type: ignore[no-untyped-def]
     pal = apply_theme(qapp, theme)
     assert "QFrame#CallTile" in qapp.styleSheet()
     assert pal.customer != pal.agent
+
+
+def _transcript_text(w) -> str:  # type: ignore[no-untyped-def]
+    return w.view.transcript.toPlainText()
+
+
+def test_transcript_placeholder_when_transcription_is_off(console, qtbot) -> None:  # type: ignore[no-untyped-def]
+    w = console.window
+    assert console.engine.transcription == "off"
+    _, done = play(console, calls=1, seconds=1.5)
+    qtbot.waitUntil(lambda: w.view.call is not None, timeout=15000)
+    text = _transcript_text(w)
+    assert "Transcription is turned off" in text and "not part of this build" not in text
+    done.result(timeout=10)
+
+
+def test_transcript_placeholder_says_why_transcription_is_off(qapp, settings, qtbot,  # type: ignore[no-untyped-def]
+                                                              tmp_path) -> None:
+    from console.ui.app import Console
+
+    settings.transcribe = True
+    settings.stt_model_path = str(tmp_path / "no-model-here")
+    c = Console(qapp, settings)
+    w = c.window
+    w.show()
+    try:
+        qtbot.waitUntil(lambda: c.engine.transcription.startswith("off:"), timeout=30000)
+        _, done = play(c, calls=1, seconds=1.5)
+        qtbot.waitUntil(lambda: w.view.call is not None, timeout=15000)
+        text = _transcript_text(w)
+        assert text.startswith("Transcription is off: ") and "no-model-here" in text
+        done.result(timeout=10)
+    finally:
+        c.shutdown()
+        w.close()
+
+
+def test_transcript_placeholder_follows_speech_recognition(qapp, settings, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """Issue 12: the placeholder said "speech recognition is not part of this build" while
+    transcription ran. Now it says what speech recognition is doing, then gives way to words."""
+    import asyncio
+
+    from console.ui.app import Console
+    from console.ui.call_view import transcript_placeholder
+
+    settings.transcribe = True
+    settings.stt_workers = 1
+    c = Console(qapp, settings)
+    w = c.window
+    w.ended_linger_ms = 100
+    w.show()
+    try:
+        # The workers load their model for seconds; the first call comes in meanwhile.
+        plans, first = play(c, calls=1, seconds=1.0)
+        qtbot.waitUntil(lambda: w.view.call is not None, timeout=15000)
+        qtbot.waitUntil(lambda: _transcript_text(w) == transcript_placeholder(
+            c.engine.transcription), timeout=5000)
+        assert "not part of this build" not in _transcript_text(w)
+        assert c.engine.loop is not None
+        ready = asyncio.run_coroutine_threadsafe(c.engine.transcription_ready(),
+                                                 c.engine.loop).result(timeout=90)
+        assert ready.startswith("on"), ready
+        first.result(timeout=15)
+        qtbot.waitUntil(lambda: not w.wall.tiles, timeout=15000)
+        # Transcription is up: a new call waits for speech, then shows words.
+        second_plans, second = play(c, calls=1, seconds=3.0, seed=2)  # another call id
+        assert second_plans[0].call_key != plans[0].call_key
+        plans = second_plans
+        qtbot.waitUntil(lambda: w.view.call is not None
+                        and w.view.call.id == plans[0].call_key, timeout=15000)
+        assert "waiting for speech" in _transcript_text(w)
+        qtbot.waitUntil(lambda: "waiting for speech" not in _transcript_text(w)
+                        and _transcript_text(w).strip() != "", timeout=30000)
+        assert ("Customer" in _transcript_text(w)) or ("Agent" in _transcript_text(w))
+        second.result(timeout=20)
+    finally:
+        c.shutdown()
+        w.close()
+
+
+@pytest.mark.parametrize("source", ["config file", "environment", "flag"])
+def test_auth_off_shows_a_red_warning(qapp, settings, qtbot, monkeypatch, source: str) -> None:  # type: ignore[no-untyped-def]
+    """Issue 12: the window accepted no_auth from the config file or the environment without
+    a word. Wherever it comes from, a red banner says so for as long as it is off."""
+    from dataclasses import replace
+
+    from console.cli import _settings, build_parser
+    from console.config import Settings, config_path, save
+    from console.ui.app import Console
+
+    flags = ["--port", "0", "--host", "127.0.0.1", "--data-dir", settings.data_dir]
+    if source == "config file":
+        save(Settings(no_auth=True, token=""), config_path())
+    elif source == "environment":
+        monkeypatch.setenv("COACH_CONSOLE_NO_AUTH", "1")
+    else:
+        flags.append("--no-auth")
+    loaded = replace(_settings(build_parser().parse_args(flags)), transcribe=False)
+    assert loaded.no_auth
+    c = Console(qapp, loaded)
+    w = c.window
+    w.show()
+    try:
+        assert w.auth_banner.isVisible()
+        text = w.auth_banner.text()
+        assert text.startswith("Stream authentication is OFF")
+        assert f"port {c.engine.port} " in text and "anyone" in text
+        # Turned on again in Settings: the warning goes with the restart.
+        c.apply_settings(replace(c.settings, no_auth=False, token="now-a-token"))
+        assert not c.settings.no_auth and c.engine.port
+        assert not w.auth_banner.isVisible()
+    finally:
+        c.shutdown()
+        w.close()
+
+
+def test_no_auth_warning_when_a_token_is_required(console) -> None:  # type: ignore[no-untyped-def]
+    w = console.window
+    assert not console.settings.no_auth
+    assert not w.auth_banner.isVisible() and w.auth_banner.text() == ""

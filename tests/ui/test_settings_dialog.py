@@ -96,3 +96,27 @@ def test_saving_keeps_one_run_overrides_out_of_the_file(qapp, settings, tmp_path
     finally:
         c.shutdown()
         c.window.close()
+
+
+def test_settings_dialog_is_owned_by_qt_and_gone_once_closed(console, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """The root of the abort on close (issue 12): a Settings dialog that stayed the window's
+    child after closing while Python also owned it, so both deleted it at exit."""
+    from PySide6.QtCore import QTimer
+    from shiboken6 import Shiboken
+
+    w = console.window
+    seen: list[bool] = []
+
+    def cancel() -> None:
+        for d in w.findChildren(SettingsDialog):
+            if d.isVisible():
+                seen.append(Shiboken.ownedByPython(d))
+                d.reject()
+
+    QTimer.singleShot(200, cancel)  # armed first: a modal exec() returns only once closed
+    w.settingsRequested.emit()
+    qtbot.waitUntil(lambda: bool(seen), timeout=5000)
+    assert seen == [False]  # Qt's alone while it is up
+    qtbot.waitUntil(lambda: not any(d.isVisible() for d in w.findChildren(SettingsDialog)),
+                    timeout=5000)
+    qtbot.waitUntil(lambda: not w.findChildren(SettingsDialog), timeout=5000)

@@ -79,6 +79,7 @@ class Run:
         self.final: Outputs = [""] * n  # after every correction
         self.shown: list[list[str]] = [[] for _ in range(n)]  # everything handed out
         self.held: list[float] = []  # seconds each held segment waited
+        self.held_masked = 0  # ... of which let go with something masked
         self.held_digitless = 0  # held segments with no digit at all (must stay 0)
         red = CallRedactor(hold=hold)
         arrive: dict[int, float] = {}
@@ -96,6 +97,7 @@ class Run:
                 self.first[i] = text
             if i in since:
                 self.held.append(now - since.pop(i))
+                self.held_masked += text != segs[i]["text"]
 
         now = 0.0
         while queue or red.holding():
@@ -253,8 +255,10 @@ def main() -> int:
     waits = sorted(w for r in runs for w in r.held)
     if waits:
         p50 = waits[len(waits) // 2]
-        print(f"held back: {len(waits)} of {segs} segments (none without digits: "
-              f"{sum(r.held_digitless for r in runs) == 0}); waited p50 {p50:.2f} s, "
+        print(f"held back: {len(waits)} of {segs} segments ("
+              f"{sum(r.held_masked for r in runs)} then let go masked, the rest as said; "
+              f"none without digits: {sum(r.held_digitless for r in runs) == 0}); "
+              f"waited p50 {p50:.2f} s, "
               f"p90 {waits[int(len(waits) * 0.9)]:.2f} s, max {waits[-1]:.2f} s "
               f"(text {LATENCY_S} s after speech, decided by the next segment or "
               f"{JOIN_GAP_S:.0f} s + {VAD_LAG_S} s of silence)")

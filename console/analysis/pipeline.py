@@ -384,8 +384,9 @@ class AnalysisPipeline:
         if entry is None or not held:
             return
         now, clock = self.loop.time(), self._clock.get(call_id, 0.0)
-        due = min(min(until + clock + self._vad_lag_s, held[sid][1] + HOLD_MAX_S)
-                  for sid, (_, until) in entry[0].holding().items() if sid in held)
+        due = min((min(until + clock + self._vad_lag_s, held[sid][1] + HOLD_MAX_S)
+                   for sid, (_, until) in entry[0].holding().items() if sid in held),
+                  default=now)
         # Past due but undecided: the speaker is still talking, or their text is on its way.
         delay = HOLD_POLL_S if due <= now else due - now + 0.01
         self._timers[call_id] = self.loop.call_later(delay, self._settle, call_id)

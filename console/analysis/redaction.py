@@ -7,7 +7,10 @@ the agent just asked for "the last four". `CallRedactor` keeps a short memory of
 a digit run that ends one utterance and one that starts the same speaker's next are one run,
 and payment words said by either party make what follows a payment context. When a later
 utterance shows that earlier text held part of a number, the earlier segment's new text is
-returned as a correction. `redact()` applies the same rules to one text on its own.
+returned as a correction. A segment ending in digits that more digits could still get masked
+("4539" alone) is held back until that is decided (`Redacted.pending`), so the first group
+of a card is not handed out raw even for a moment. `redact()` applies the same rules to one
+text on its own.
 
 Recognisers write digits as numerals ("4539 2810") or words ("four five double three",
 "oh nine twenty seven"); both are read. Rules, in order:

@@ -63,7 +63,10 @@ async def test_exports_follow_the_redaction_setting(settings, redaction: bool) -
 async def _grouped_call(engine, call_id: str, groups: list[str],  # type: ignore[no-untyped-def]
                         question: bool = True) -> None:
     """A call whose customer reads a number one group per utterance, each group committed to
-    the database before the next is said; with tentative text before each final line."""
+    the database before the next is said; with tentative text before each final line.
+    The text comes as if long after its utterance (ended_at 0: the join window has passed
+    by the clock), so the pipeline does not hold a group back: this is the correction path,
+    for what is learnt late (tests/analysis/test_redaction_hold.py covers the holding)."""
     frames = pcmu_frames(tone(160 * 50))
     async with connect(engine.url, additional_headers={
             "x-telnyx-streaming-auth-token": "test-token"}) as ws:
@@ -88,10 +91,10 @@ async def _grouped_call(engine, call_id: str, groups: list[str],  # type: ignore
 
 
 async def test_a_card_read_in_groups_is_corrected_in_the_store_and_exports(settings) -> None:  # type: ignore[no-untyped-def]
-    """Groups said one utterance at a time are stored raw at first (alone, "4539" could be
-    a year); once the number is known, the pipeline publishes those segments again with the
-    same segment_id and the store replaces them in place: one row each, nothing raw left,
-    and no tentative text stored at all."""
+    """Groups said one utterance at a time, let go at once (see `_grouped_call`), are stored
+    raw at first (alone, "4539" could be a year); once the number is known, the pipeline
+    publishes those segments again with the same segment_id and the store replaces them in
+    place: one row each, nothing raw left, and no tentative text stored at all."""
     groups = ["4539", "1488", "0343", "6467"]
     async with running_engine(settings) as engine:
         await _grouped_call(engine, "g1", groups)

@@ -64,11 +64,16 @@ def test_context_and_joins_are_bounded() -> None:
     red.push("a1", "agent", 0.0, 2.0, "What's the card number?")
     # Long after the question, a short number is just a number again.
     late = 2.0 + redaction.CONTEXT_S + 10
-    assert red.push("c1", "customer", late, late + 1, "2016").text == "2016"
-    # Groups further apart than JOIN_GAP_S are separate numbers.
+    first = red.push("c1", "customer", late, late + 1, "2016")
+    assert first.pending and first.text == "[digits]"  # may be the start of a card
+    # Groups further apart than JOIN_GAP_S are separate numbers: the next one decides the
+    # first, which was just a number, and is held in turn.
     gap = late + 1 + redaction.JOIN_GAP_S + 5
-    assert red.push("c2", "customer", gap, gap + 1, "1488").text == "1488"
-    assert "c1" in red and "c2" in red
+    second = red.push("c2", "customer", gap, gap + 1, "1488")
+    assert second.pending and second.released == {"c1": "2016"}
+    assert red.release("customer", gap + 1 + redaction.JOIN_GAP_S) == {}  # not yet
+    assert red.release("customer", gap + 1.1 + redaction.JOIN_GAP_S) == {"c2": "1488"}
+    assert "c1" in red and "c2" in red and not red.holding()
 
 
 def test_speakers_are_not_joined() -> None:
@@ -116,24 +121,28 @@ async def test_pipeline_republishes_corrected_segments_and_the_window_shows_them
     bus = EventBus()
     seen: list[CallEvent] = []
     bus.subscribe(seen.append)
-    pipeline = AnalysisPipeline(bus, asyncio.get_running_loop())
+    loop = asyncio.get_running_loop()
+    pipeline = AnalysisPipeline(bus, loop)
     model = CallsModel()
     model.apply([CallStarted("k1", Provider.TELNYX, "+1555", "+1800", 100.0)])
     for i, group in enumerate(GROUPS):
         start = 3.0 + 2 * i
         if i == 3:  # tentative text of the last group, while it is being said
-            pipeline._publish("k1", _Meta(f"g{i}", Role.CUSTOMER, start, start + 0.5, 0.0,
-                                          partial=True), group)
-        pipeline._publish("k1", _Meta(f"g{i}", Role.CUSTOMER, start, start + 0.8, 0.0), group)
+            pipeline._publish("k1", _Meta(f"g{i}", Role.CUSTOMER, start, start + 0.5,
+                                          loop.time(), partial=True), group)
+        pipeline._publish("k1", _Meta(f"g{i}", Role.CUSTOMER, start, start + 0.8,
+                                      loop.time()), group)
     segs = [e for e in seen if isinstance(e, TranscriptSegment)]
     partial = [s for s in segs if not s.final]
-    assert [s.text for s in partial] == [CARD]  # with the groups before it: a card
+    # The first group, held back (alone it may be a year or the start of a card), is shown
+    # masked meanwhile; the last one's tentative text, with the groups before it, a card.
+    assert [(s.segment_id, s.text) for s in partial] == [("g0", "[digits]"), ("g3", CARD)]
     # Each correction is the earlier final segment again: same id, times and score.
     finals = [s for s in segs if s.final]
     by_id: dict[str, list[TranscriptSegment]] = {}
     for s in finals:
         by_id.setdefault(s.segment_id, []).append(s)
-    assert [s.text for s in by_id["g0"]] == ["4539", "[digits]", CARD]
+    assert [s.text for s in by_id["g0"]] == ["[digits]", CARD]  # never raw
     assert {(s.start_s, s.end_s, s.sentiment) for s in by_id["g0"]} == {(3.0, 3.8, 0.0)}
     model.apply(list(seen))
     shown = [s.text for s in model.calls["k1"].transcript()]

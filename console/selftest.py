@@ -84,8 +84,8 @@ def _round_trip(encoding: str, rate: int) -> Any:
     x = _tone(rate, 0.5)
     step = rate // 50
     parts = [dec.decode(enc.encode(x[i : i + step])) for i in range(0, x.size, step)]
-    if getattr(dec, "failures", 0):
-        raise CodecCheckFailed(f"the decoder refused {dec.failures} of {len(parts)} payloads")
+    if refused := getattr(dec, "failures", 0):
+        raise CodecCheckFailed(f"the decoder refused {refused} of {len(parts)} payloads")
     return x, np.concatenate(parts)
 
 
@@ -156,13 +156,13 @@ def _check_amrwb(sample: bytes | None = None) -> str:
                                 _amrwb_payloads(data), strict=True):
         dec = make_decoder(MediaFormat("AMR-WB", 16000))
         y = np.concatenate([dec.decode(p) for p in payloads])
-        if getattr(dec, "failures", 0):
-            raise CodecCheckFailed(f"{layout}: the decoder refused {dec.failures} of "
+        if refused := getattr(dec, "failures", 0):
+            raise CodecCheckFailed(f"{layout}: the decoder refused {refused} of "
                                    f"{len(payloads)} frames")
         if y.size != 320 * len(payloads):
             raise CodecCheckFailed(f"{layout}: {y.size} samples from {len(payloads)} frames")
         decoded.append(y)
-    if not np.array_equal(*decoded):
+    if not np.array_equal(decoded[0], decoded[1]):
         raise CodecCheckFailed("the two payload layouts decoded differently")
     return f"{len(payloads)} real frames, both payload layouts, {_expect_tone(decoded[0], 16000)}"
 

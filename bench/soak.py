@@ -102,15 +102,20 @@ async def run(calls: int, minutes: float, record: bool) -> None:
     if len(warm) < 2:
         print("too short to tell growth after warm-up")
         return
-    first = statistics.mean(s[1] for s in warm[:3])
-    last = statistics.mean(s[1] for s in warm[-3:])
-    wfirst = statistics.mean(s[2] for s in warm[:3])
-    wlast = statistics.mean(s[2] for s in warm[-3:])
-    print(f"engine RSS after warm-up {first:.0f} MB -> end {last:.0f} MB: "
-          f"{(last / first - 1) * 100:+.1f} % (peak {max(s[1] for s in samples):.0f} MB)")
-    if wfirst:
-        print(f"speech workers RSS {wfirst:.0f} MB -> {wlast:.0f} MB: "
-              f"{(wlast / wfirst - 1) * 100:+.1f} %")
+    half = len(warm) // 2
+    for name, col in (("engine", 1), ("speech workers", 2)):
+        first = statistics.mean(s[col] for s in warm[:3])
+        last = statistics.mean(s[col] for s in warm[-3:])
+        if not first:
+            continue
+        # The workers' memory swings with the size of each batch: the halves' means show a
+        # trend where three samples at each end may not.
+        early = statistics.mean(s[col] for s in warm[:half])
+        late = statistics.mean(s[col] for s in warm[half:])
+        print(f"{name} RSS after warm-up {first:.0f} MB -> end {last:.0f} MB: "
+              f"{(last / first - 1) * 100:+.1f} %; first half {early:.0f} MB, second half "
+              f"{late:.0f} MB: {(late / early - 1) * 100:+.1f} % (range "
+              f"{min(s[col] for s in warm):.0f}-{max(s[col] for s in warm):.0f} MB)")
     print(f"calls completed: {done.value}")
 
 

@@ -3,7 +3,9 @@
 
 Listen: a Telnyx-shaped client sends a call's customer track in real time: silence with a
 20 ms burst every 300 ms. Measured from the moment the client sent the burst's frame to the
-output callback that first plays it (and, adding what PortAudio reports, to the speaker).
+output callback that first plays it; and to the speaker: to when PortAudio says that
+callback's buffer reaches the DAC (its own outputBufferDacTime, not a median), plus where in
+the buffer the burst's first loud sample sits.
 
 Whisper: bursts are played into the microphone sink every 300 ms. Measured from the input
 callback that delivered the burst to the client receiving the first loud whisper frame on
@@ -12,6 +14,9 @@ its WebSocket (and, adding what PortAudio reports, from the moment the sound was
 Client, engine and audio share one process and one clock (time.monotonic).
 
     .venv/bin/python bench/latency.py [--seconds 20] [--load 16 --transcribe]
+
+The figures leave out bursts sent in the first second after both devices started (shown on a
+line of their own): sound servers take a moment to settle a new stream.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import sys
 import threading
 import time
@@ -36,6 +42,8 @@ sys.path.insert(0, str(REPO / "tests"))
 TOKEN = "bench-token"
 PERIOD_S = 0.3
 FRAME = 160  # 20 ms at 8 kHz
+SETTLE_S = 1.0  # bursts sent this soon after both devices started are not counted
+LOUD = 0.05
 
 
 def _pct(values: list[float]) -> str:
@@ -119,6 +127,14 @@ class Client:
                 await background
 
 
+async def _until(done: Any, what: str, timeout: float = 15.0) -> None:
+    end = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > end:
+            raise SystemExit(f"latency bench: {what}")
+        await asyncio.sleep(0.01)
+
+
 def _match(starts: list[float], hits: list[float], window: float) -> list[float]:
     """For each start, the delay to the first hit after it (within `window`)."""
     out = []
@@ -130,7 +146,8 @@ def _match(starts: list[float], hits: list[float], window: float) -> list[float]
     return out
 
 
-async def main(seconds: float, load: int, transcribe: bool) -> None:
+async def main(seconds: float, load: int, transcribe: bool, block_ms: float | None,
+               min_ms: float | None) -> None:
     import sound
 
     from console.config import Settings
@@ -145,12 +162,20 @@ async def main(seconds: float, load: int, transcribe: bool) -> None:
     if transcribe:
         print(f"speech recognition: {await engine.transcription_ready()}")
     sup = SupervisorAudio(engine)
-    played: list[tuple[float, float]] = []  # (callback time, output latency reported)
+    if block_ms is not None:  # experiments only: the figures are for the defaults
+        sup.output.block_ms = block_ms
+    if min_ms is not None:
+        sup.output.min_ms = min_ms
+    # (callback time, when its first sample reaches the DAC, when its first loud one does)
+    played: list[tuple[float, float, float]] = []
     captured: list[tuple[float, float]] = []  # (callback time, input latency reported)
 
     def out_probe(outdata: Any, ti: Any) -> None:
-        if float(np.abs(outdata).max()) > 0.05:
-            played.append((time.monotonic(), ti.outputBufferDacTime - ti.currentTime))
+        loud = np.abs(outdata[:, 0]) > LOUD
+        if loud.any():
+            now = time.monotonic()
+            dac = now + ti.outputBufferDacTime - ti.currentTime
+            played.append((now, dac, dac + int(np.argmax(loud)) / sup.output.rate))
 
     def in_probe(indata: Any, ti: Any) -> None:
         if int(np.abs(indata).max()) > 3000:
@@ -158,19 +183,22 @@ async def main(seconds: float, load: int, transcribe: bool) -> None:
 
     client = Client(engine.url, seconds, load)
     client.thread.start()
-    client.ready.wait(10)
+    # Not client.ready.wait() here: that held this loop, which must answer the client's
+    # handshake, for the whole 10 s (and the handshake timed out under load).
+    if not await asyncio.to_thread(client.ready.wait, 15):
+        raise SystemExit("latency bench: the client never connected")
     def bench_call() -> str | None:
         return next((c.id for c in list(engine.registry.calls.values())
                      if c.from_number == "+15550100"), None)
 
-    while bench_call() is None:
-        await asyncio.sleep(0.01)
+    await _until(lambda: bench_call() is not None, "the bench call never started")
     call_id = bench_call()
     sup.request(call_id, "whisper")  # whisper also listens
-    while sup.state.talking != call_id:
-        await asyncio.sleep(0.01)
+    await _until(lambda: sup.state.talking == call_id,
+                 f"whisper never started: {sup.state.message or 'no message'}")
     sup.output.probe = out_probe
     sup.mic.probe = in_probe
+    counted_from = time.monotonic() + SETTLE_S
 
     # Bursts into the microphone: 20 ms of tone every PERIOD_S, as one continuous stream.
     rate = sound.RATE
@@ -188,30 +216,47 @@ async def main(seconds: float, load: int, transcribe: bool) -> None:
     await engine.stop()
     sound.stop()
 
-    # Listen: bursts sent by the client -> first loud output callback.
-    play_t = [p[0] for p in played]
-    listen = _match(client.burst_sent, play_t, PERIOD_S * 0.9)
-    dac = float(np.median([p[1] for p in played])) if played else 0.0
+    # Listen: bursts sent by the client -> first loud output callback, and its sound.
+    sent = [t for t in client.burst_sent if t >= counted_from]
+    early = [t for t in client.burst_sent if t < counted_from]
+    listen, speaker, dac_ms, early_speaker = [], [], [], []
+    play_t = np.array([p[0] for p in played])
+    for s in client.burst_sent:
+        i = int(np.searchsorted(play_t, s))
+        if i < play_t.size and play_t[i] - s < PERIOD_S * 0.9:
+            cb, dac, sound_t = played[i]
+            if s < counted_from:
+                early_speaker.append(sound_t - s)
+                continue
+            listen.append(cb - s)
+            speaker.append(sound_t - s)
+            dac_ms.append((dac - cb) * 1000)
     # Whisper: first loud input callback of each burst -> first loud frame at the client.
     firsts: list[float] = []
-    for c_t, _ in captured:
+    for c_t, _ in [c for c in captured if c[0] >= counted_from]:
         if not firsts or c_t - firsts[-1] > PERIOD_S / 2:
             firsts.append(c_t)
     whisper = _match(firsts, client.loud_received, PERIOD_S * 0.9)
     adc = float(np.median([c[1] for c in captured])) if captured else 0.0
 
+    dac_range = (f"{min(dac_ms):.1f}-{max(dac_ms):.1f} ms" if dac_ms else "none")
     print(f"listen  frame sent -> output callback   {_pct(listen)}")
-    print(f"listen  + device latency ({dac * 1000:.1f} ms) -> speaker   "
-          f"{_pct([x + dac for x in listen])}")
+    print(f"listen  frame sent -> speaker (device latency {dac_range})   {_pct(speaker)}")
+    print(f"listen  in the first {SETTLE_S:g} s (devices starting): {len(early)} bursts sent, "
+          f"{len(early_speaker)} heard, to the speaker "
+          + (f"max {max(early_speaker) * 1000:.1f} ms" if early_speaker else "-"))
     print(f"whisper mic callback -> frame received  {_pct(whisper)}")
     print(f"whisper + capture latency ({adc * 1000:.1f} ms) from the sound   "
           f"{_pct([x + adc for x in whisper])}")
-    print(f"bursts: {len(client.burst_sent)} sent / {len(listen)} heard; "
+    print(f"bursts: {len(sent)} sent / {len(listen)} heard; "
           f"{len(firsts)} spoken / {len(whisper)} whispered; whisper frames {client.received}")
-    print(f"player: {stats.callbacks} callbacks, {stats.underruns} underruns, "
-          f"{stats.catch_ups} catch-ups, jitter buffer target "
-          f"{stats.target_ms['customer']:.0f} ms")
-    print("targets: whisper p95 <= 30 ms, listen p95 <= 80 ms")
+    print(f"player: {stats.callbacks} callbacks of {sup.output.block_ms:g} ms, "
+          f"{stats.underruns} underruns, {stats.catch_ups} catch-ups, {stats.trims} trims, "
+          f"{stats.device_xruns} device underflows, "
+          f"jitter buffer target {stats.target_ms['customer']:.0f} ms")
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+          f"on {os.cpu_count()} CPUs")
+    print("targets: whisper p95 <= 30 ms, listen p95 <= 60 ms to the speaker")
 
 
 if __name__ == "__main__":
@@ -221,6 +266,13 @@ if __name__ == "__main__":
                         help="other calls streaming at the same time")
     parser.add_argument("--transcribe", action="store_true",
                         help="speech recognition on for every call")
+    parser.add_argument("--block-ms", type=float, help="experiments: the player's block")
+    parser.add_argument("--min-ms", type=float, help="experiments: the jitter buffer's least")
     args = parser.parse_args()
     print(f"{args.load} other calls, transcription {'on' if args.transcribe else 'off'}")
-    asyncio.run(main(args.seconds, args.load, args.transcribe))
+    import sound
+
+    try:
+        asyncio.run(main(args.seconds, args.load, args.transcribe, args.block_ms, args.min_ms))
+    finally:  # a failed run leaves no sound server behind
+        sound.stop()

@@ -26,7 +26,7 @@ from websockets.http11 import Request, Response
 
 from console.config import Settings
 from console.core.bus import EventBus
-from console.core.events import CallEnded, Command, StreamProblem
+from console.core.events import CallEnded, Command, SendMedia, StreamProblem
 from console.core.reach import InjectionDefaults
 from console.core.registry import CallRegistry, StreamState
 from console.core.roles import RoleRules
@@ -36,6 +36,7 @@ from console.server.logmask import protect_secrets
 from console.server.session import StreamSession
 from console.store.files import private_dir
 from console.store.writer import StoreHealth, StoreWriter
+from console.supervisor.outbound import OutboundQueue, deliver
 
 if TYPE_CHECKING:
     from console.analysis.pipeline import AnalysisPipeline
@@ -331,8 +332,9 @@ class Engine:
         return conn.respond(HTTPStatus(result.status), result.reason + "\n")
 
     async def _handle(self, conn: ServerConnection) -> None:
+        sender = _sender(conn)
         session = StreamSession(self.registry, _peer(conn), self.settings.max_message_bytes,
-                                _sender(conn))
+                                sender)
         self.sessions.add(session)
         self._connections[session] = conn
         self.limits.opened(session, conn)
@@ -348,6 +350,7 @@ class Engine:
                 log.warning("%s sent a frame over %d bytes; socket closed",
                             session.peer, self.settings.hard_max_message_bytes)
         finally:
+            sender.close()  # its task ends with the connection
             if getattr(conn, "_idle", False):
                 reason = "idle"
             session.close(reason)
@@ -386,7 +389,9 @@ class Engine:
             return False
         text = session.decoder.encode(command, stream.stream_id)
         assert self.loop is not None
-        self.loop.call_soon_threadsafe(stream.sender, text)
+        # Audio may be dropped when the peer falls behind; a mark or clear may not.
+        self.loop.call_soon_threadsafe(deliver, stream.sender, text,
+                                       isinstance(command, SendMedia))
         return True
 
     def set_focus(self, call_id: str | None) -> None:
@@ -445,12 +450,9 @@ class Engine:
                 loop.call_soon_threadsafe(fn, *args)
 
 
-def _sender(conn: ServerConnection) -> Any:
-    def send(text: str) -> None:
-        task = asyncio.ensure_future(conn.send(text))
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
-
-    return send
+def _sender(conn: ServerConnection) -> OutboundQueue:
+    # One bounded queue and one task per stream, not a task per frame (supervisor/outbound).
+    return OutboundQueue(conn.send, name=_peer(conn))
 
 
 def _peer(conn: ServerConnection) -> str:

@@ -1,6 +1,7 @@
 """The supervisor's microphone: the PortAudio callback copies each block into a ring and
-wakes the engine's loop through a non-blocking pipe (no lock, no wait, no allocation of
-buffers); the engine thread takes whole frames from there (`MicInput.take`)."""
+wakes the engine's loop through a non-blocking pipe (no lock, no wait, no array made: the
+ring is addressed through preallocated indices); the engine thread takes whole frames from
+there (`MicInput.take`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from console.audio.devices import DeviceStream, open_stream_args
-from console.audio.ring import RingBuffer
+from console.audio.ring import BlockIO, RingBuffer
 
 __all__ = ["MicInput"]
 
@@ -29,6 +30,7 @@ class MicInput(DeviceStream):
         self.block_ms = block_ms
         self.rate = 0
         self.ring: RingBuffer | None = None
+        self.io: BlockIO | None = None
         self.read_pos = 0
         self.callbacks = 0
         self.probe: Callable[[Any, Any], None] | None = None  # benchmarks only
@@ -43,13 +45,19 @@ class MicInput(DeviceStream):
 
     def open(self) -> None:
         sd, kwargs = open_stream_args(self.device, output=False)
-        self.rate = int(kwargs.pop("samplerate"))
         kwargs.pop("channels")
-        self.ring = RingBuffer(4.0, self.rate)
-        self.read_pos = 0
-        block = max(1, int(self.rate * self.block_ms / 1000))
+        block = self.configure(int(kwargs.pop("samplerate")))
         self._start(sd, samplerate=self.rate, channels=1, dtype="int16", blocksize=block,
                     callback=self._callback, **kwargs)
+
+    def configure(self, rate: int) -> int:
+        """Buffers for a microphone at `rate`; the block size in frames."""
+        self.rate = rate
+        self.ring = RingBuffer(4.0, rate)
+        self.read_pos = 0
+        block = max(1, int(rate * self.block_ms / 1000))
+        self.io = BlockIO(block)
+        return block
 
     def dispose(self) -> None:
         self.close()
@@ -58,16 +66,19 @@ class MicInput(DeviceStream):
                 os.close(fd)
 
     def _callback(self, indata: Any, frames: int, time_info: Any, status: Any) -> None:
-        ring = self.ring
-        if ring is None:
+        ring, io = self.ring, self.io
+        if ring is None or io is None:
             return
-        ring.write(indata[:, 0])
+        io.write(ring, indata)  # (frames, 1): written as is, no column view
         self.callbacks += 1
         if self.probe is not None:
             self.probe(indata, time_info)
-        # A full pipe means the engine has wake-ups pending anyway.
-        with contextlib.suppress(BlockingIOError, OSError):
+        # Not contextlib.suppress: that makes an object per call. A full pipe means the
+        # engine has wake-ups pending anyway.
+        try:  # noqa: SIM105
             os.write(self._wake_w, _WAKE)
+        except OSError:
+            pass
 
     # --- engine thread --------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["RingBuffer"]
+__all__ = ["BlockIO", "RingBuffer"]
 
 
 class RingBuffer:
@@ -90,3 +90,55 @@ class RingBuffer:
         if avail:
             self.read_into(out[n - avail :], self.written - avail)
         return out
+
+
+class BlockIO:
+    """Copies blocks of one fixed size out of, or into, RingBuffers without creating any array,
+    not even a view: for audio callbacks. Slicing the ring would make a view per copy; here
+    preallocated index arrays address it (`take`/`put` wrap at the power-of-two capacity).
+    One instance per thread: the index arrays are scratch."""
+
+    __slots__ = ("_idx", "_offset", "_steps", "_tail", "_taken", "_zeros", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._steps = np.arange(size, dtype=np.intp)
+        self._idx = np.zeros(size, dtype=np.intp)
+        self._offset = np.zeros((), dtype=np.intp)  # 0-d: broadcasting it allocates nothing
+        self._taken = np.zeros((), dtype=np.intp)
+        self._tail = np.zeros(size, dtype=np.bool_)
+        self._zeros = np.zeros(size, dtype=np.int16)
+
+    def _address(self, ring: RingBuffer, position: int) -> None:
+        self._offset[()] = position & ring._mask
+        np.add(self._steps, self._offset, out=self._idx)
+
+    def read(self, ring: RingBuffer, out: npt.NDArray[np.int16], position: int) -> int:
+        """`ring.read_into(out, position)` for an `out` of `size` samples, allocating nothing:
+        how many samples were available; the rest of `out` is zeroed."""
+        n = self.size
+        available = ring.written - position
+        if available > ring.capacity:  # overwritten already: the oldest there is
+            position = ring.written - ring.capacity
+            available = ring.capacity
+        if available <= 0:
+            out.fill(0)
+            return 0
+        self._address(ring, position)
+        ring._buf.take(self._idx, out=out, mode="wrap")
+        if available < n:
+            self._taken[()] = available
+            np.greater_equal(self._steps, self._taken, out=self._tail)
+            np.copyto(out, self._zeros, where=self._tail)
+            return available
+        return n
+
+    def write(self, ring: RingBuffer, samples: npt.NDArray[np.int16]) -> None:
+        """`ring.write(samples)` for `size` samples in any shape (a (frames, 1) callback
+        buffer too), allocating nothing; other sizes go through `ring.write`."""
+        if samples.size != self.size or self.size > ring.capacity:
+            ring.write(samples.reshape(-1))
+            return
+        self._address(ring, ring.written)
+        ring._buf.put(self._idx, samples, mode="wrap")
+        ring.written += self.size

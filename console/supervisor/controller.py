@@ -19,8 +19,16 @@ from console.audio.devices import AudioDeviceError
 from console.audio.mic import MicInput
 from console.audio.player import ListenOutput
 from console.audio.transmit import FRAME_S, FrameEncoder, NoiseGate, level_of
-from console.core.events import CallEnded, CallEvent, SendClear, SendMedia, SupervisorAction
+from console.core.events import (
+    CallEnded,
+    CallEvent,
+    SendClear,
+    SendMedia,
+    StreamProblem,
+    SupervisorAction,
+)
 from console.protocol.detect import ADAPTERS
+from console.supervisor.outbound import OutboundQueue, deliver
 from console.supervisor.routes import BARGE, WHISPER, Route, StreamReach, route
 
 if TYPE_CHECKING:
@@ -62,6 +70,14 @@ class _Target:
     stream: StreamState
     encoder: FrameEncoder
     encode: Callable[..., str]
+    dropped_before: int = 0  # the stream's sender had dropped this many before this talk
+
+    def dropped(self) -> int:
+        """Frames of this talk the stream's sender dropped (its peer fell behind)."""
+        sender = self.stream.sender
+        if isinstance(sender, OutboundQueue):
+            return sender.dropped - self.dropped_before
+        return 0
 
 
 class SupervisorAudio:
@@ -77,6 +93,7 @@ class SupervisorAudio:
         self.state = AudioState()
         self.mic_level_db = -120.0
         self.frames_sent = 0
+        self.frames_dropped = 0  # whisper/barge frames dropped by a peer's full send queue
         self._targets: list[_Target] = []
         self._mic_reading = False
         self._hang: asyncio.TimerHandle | None = None
@@ -274,7 +291,9 @@ class SupervisorAudio:
                 self._audit(call_id, f"{mode}_failed", str(exc))
                 self._close_mic()
                 return
-            targets.append(_Target(stream, enc, ADAPTERS[stream.provider][1]))
+            sender = stream.sender
+            before = sender.dropped if isinstance(sender, OutboundQueue) else 0
+            targets.append(_Target(stream, enc, ADAPTERS[stream.provider][1], before))
         self.mic.skip_to_now()  # only what is said from now on
         self.gate.reset()
         self._targets = targets
@@ -293,9 +312,13 @@ class SupervisorAudio:
         if s.talking is None:
             return
         targets, self._targets = self._targets, []
+        dropped = 0
         for t in targets:
             # Whatever the platform still holds of the supervisor's voice stops now.
             self._send(t, SendClear())
+            dropped += t.dropped()
+        if dropped:
+            why += f"; {dropped} frames dropped: the call's connection fell behind"
         self._audit(s.talking, f"{s.talk_mode}_stop", why)
         self._set(talking=None, talk_mode=None, push_to_talk=False, route="")
         self._cancel_mic_idle()
@@ -311,7 +334,31 @@ class SupervisorAudio:
         stream = target.stream
         if stream.closed or stream.sender is None:
             return
-        stream.sender(target.encode(command, stream.stream_id))
+        before = target.dropped()
+        # Audio may be dropped when the peer falls behind (oldest first); a clear may not.
+        deliver(stream.sender, target.encode(command, stream.stream_id),
+                isinstance(command, SendMedia))
+        now = target.dropped()
+        if now > before:
+            self.frames_dropped += now - before
+            if before == 0:  # once per stream and talk: shown, stored, logged by the queue
+                self._backlog(target)
+
+    def _backlog(self, target: _Target) -> None:
+        s = self.state
+        text = (f"Your voice is not getting through in time: the call's connection is not "
+                f"keeping up, so the oldest audio is dropped (more than "
+                f"{self._limit(target)} frames waiting).")
+        self._set(message=text, message_call=s.talking)
+        self.engine.bus.publish(StreamProblem(
+            target.stream.call_id, target.stream.uid, "send_backlog",
+            f"{s.talk_mode or 'talk'}: the peer is not reading; oldest audio dropped",
+            time.time()))
+
+    @staticmethod
+    def _limit(target: _Target) -> int:
+        sender = target.stream.sender
+        return sender.limit if isinstance(sender, OutboundQueue) else 0
 
     # --- the microphone -------------------------------------------------------------------
 

@@ -1,8 +1,12 @@
 """ListenOutput without a device: the callback driven by hand, the jitter buffer, mixing,
-adaptation, catch-up and the instant, faded switch between calls."""
+adaptation, catch-up, trimming a backlog, the instant, faded switch between calls, and that
+the callback creates no arrays and allocates no buffers."""
 
 from __future__ import annotations
 
+import statistics
+import tracemalloc
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +14,7 @@ import numpy as np
 import pytest
 from helpers import peak_frequency, tone_s
 
-from console.audio.player import ListenOutput
+from console.audio.player import TRIM_WINDOW_S, ListenOutput
 from console.audio.ring import RingBuffer
 from console.core.events import Role
 
@@ -39,6 +43,7 @@ class Clock:
 
 
 def player(clock: Clock | None = None, **kwargs: Any) -> ListenOutput:
+    kwargs.setdefault("min_ms", 40.0)  # these tests' figures are for a 40 ms jitter buffer
     out = ListenOutput(clock=clock or Clock(), **kwargs)
     assert out.configure(RATE, 2) == BLOCK
     return out
@@ -205,7 +210,7 @@ def test_split_puts_customer_left_agent_right() -> None:
 
 
 def test_split_on_mono_device_mixes() -> None:
-    out = ListenOutput(clock=Clock(), mode="split")
+    out = ListenOutput(clock=Clock(), mode="split", min_ms=40.0)
     out.configure(RATE, 1)
     out.select("A", {})
     c = tone_s(440, RATE, 0.1, 8000)
@@ -473,6 +478,117 @@ def test_stop_listening_is_not_an_underrun() -> None:
     assert out.stats().underruns == 0
 
 
+# --- a new stream fills the device's buffer -----------------------------------------------------
+
+
+@dataclass
+class TimeInfo:
+    """What PortAudio passes a callback (the two fields the player reads)."""
+
+    currentTime: float  # PortAudio's names
+    outputBufferDacTime: float
+
+
+def test_device_priming_gets_silence_not_the_jitter_buffer() -> None:
+    """ALSA (here through PulseAudio) starts a stream with four callbacks inside a
+    millisecond, each buffer due 10 ms after the last (measured on the virtual sound card).
+    Played into, they drained the 30 ms just queued by `select`: an underrun at once, and
+    20 ms more delay for the next seconds. Now they get silence and the call plays from
+    the first callback at the device's pace, with nothing run dry."""
+    clock = Clock()
+    out = player(clock, min_ms=30.0)
+    od = new_outdata()
+    history = RingBuffer(4.0, RATE)
+    x = tone_s(440, RATE, 2.0)
+    history.write(x[: 500 * MS])
+    out.select("A", {"customer": ("A-c", history)})
+    now = 50.0
+    blocks = []
+    for lead in (0.0, 0.01, 0.02, 0.03):  # the priming burst
+        out._callback(od, BLOCK, TimeInfo(now, now + lead), None)
+        blocks.append(od.copy())
+        now += 0.0002
+    assert not np.concatenate(blocks).any()
+    pos = 500 * MS
+    for i in range(40):  # then one callback per 10 ms, 20 ms of audio every other one
+        now += 0.01
+        clock.advance(0.01)
+        if i % 2 == 1:
+            out.feed(cust(), x[pos : pos + 20 * MS])
+            pos += 20 * MS
+        out._callback(od, BLOCK, TimeInfo(now, now + 0.03), None)
+        blocks.append(od.copy())
+        assert out.stats().underruns == 0, i
+    assert np.abs(blocks[4]).max() > 0.05  # sound from the first paced callback
+    assert out.stats().target_ms["customer"] == pytest.approx(30.0)
+
+
+def test_a_device_that_does_not_prime_plays_from_its_second_callback() -> None:
+    """The first callback of a stream is silent whatever the device (it cannot tell yet);
+    with the lead steady from there, the call plays from the second."""
+    out = player()
+    od = new_outdata()
+    out.select("B", {"customer": ("B-c", _history(1000))})
+    out._callback(od, BLOCK, TimeInfo(1.0, 1.02), None)
+    assert not od.any()
+    out._callback(od, BLOCK, TimeInfo(1.01, 1.03), None)
+    assert np.abs(od).max() > 0.05
+    assert out.stats().underruns == 0
+
+
+# --- a backlog is trimmed back to the target ----------------------------------------------------
+
+
+def _steady(out: ListenOutput, clock: Clock, od: np.ndarray, x: np.ndarray, pos: int,
+            seconds: float, early: float = 0.0) -> tuple[int, list[np.ndarray]]:
+    """Real-time playback: 20 ms of `x` fed every other callback, each frame `early` s early
+    or late in turn (arrival jitter); returns the new position and what played."""
+    got = []
+    for i in range(int(seconds * 100)):
+        if i % 2 == 0:
+            clock.advance(0.02 + (early if i % 4 == 0 else -early))
+            out.feed(cust(), x[pos : pos + 20 * MS])
+            pos += 20 * MS
+        got.append(run(out, od)[:, 0])
+    return pos, got
+
+
+def test_stall_backlog_is_trimmed_back_to_target() -> None:
+    """The engine loop stalls for 60 ms (opening the microphone takes 45 ms), then delivers
+    what piled up at once: 60 ms more in hand than the target, but short of a catch-up.
+    Before, that surplus stayed for the rest of the call (a fresh machine heard everything
+    that much later); now it goes within a trim window, once, with a crossfade and no
+    underrun."""
+    clock, out, od, x = listening(10.0)
+    pos, _ = _steady(out, clock, od, x, 40 * MS, 1.0)
+    settled = out.stats().buffered_ms["customer"]
+    assert settled <= 40.0
+    out.feed(cust(), x[pos : pos + 60 * MS])  # the stall's backlog, all at once
+    pos += 60 * MS
+    assert out.stats().buffered_ms["customer"] >= settled + 60.0 - 1e-9
+    pos, got = _steady(out, clock, od, x, pos, 2 * TRIM_WINDOW_S + 0.2)
+    stats = out.stats()
+    assert stats.buffered_ms["customer"] <= settled + 10.0  # back where it was (one block)
+    assert stats.catch_ups == 0 and stats.underruns == 0
+    assert stats.trims == 1
+    # The skip is a crossfade: never a step beyond what the 440 Hz tone itself makes.
+    y = np.concatenate(got)
+    max_step = 2 * np.pi * 440 / RATE * 8000 / 32768
+    assert np.abs(np.diff(y)).max() < 2.5 * max_step
+    assert np.abs(y).min() < 0.01 and np.abs(y).max() > 0.2
+    _steady(out, clock, od, x, pos, 3.0)
+    assert out.stats().trims == 1  # once at the target, it stays there
+
+
+def test_jitter_within_the_target_is_never_trimmed() -> None:
+    """Frames arriving 8 ms early or late in turn: the lane's low point dips each time, so
+    nothing counts as surplus and nothing is skipped."""
+    clock, out, od, x = listening(10.0)
+    _steady(out, clock, od, x, 40 * MS, 5.0, early=0.008)
+    stats = out.stats()
+    assert stats.trims == 0 and stats.catch_ups == 0 and stats.underruns == 0
+
+
 # --- the callback allocates nothing -----------------------------------------------------------
 
 
@@ -505,3 +621,151 @@ def test_callback_keeps_its_buffers() -> None:
     assert stats.callbacks == 32
     assert stats.catch_ups == 1
     assert stats.underruns >= 2
+
+
+class Tracked(np.ndarray):
+    """Counts every array numpy makes from one of these: a view, a slice, a reshape, a
+    result without `out=`. Views of the player's own buffers share their memory."""
+
+    made = 0
+
+    def __array_finalize__(self, obj: Any) -> None:
+        Tracked.made += 1
+
+
+def _track_arrays(out: ListenOutput) -> None:
+    """Every array the callback can reach becomes a Tracked view of itself."""
+    owners: list[Any] = [out]
+    for lane in out._lanes.values():
+        owners += [lane, lane.ring, lane.io]
+    for owner in owners:
+        names = getattr(owner, "__slots__", None) or list(vars(owner))
+        for name in names:
+            value = getattr(owner, name, None)
+            if isinstance(value, np.ndarray):
+                setattr(owner, name, value.view(Tracked))
+    out._cust, out._agent = out._lanes["customer"], out._lanes["agent"]
+
+
+def _peaks(calls: int, before: Callable[[], None], call: Callable[[], None]
+           ) -> tuple[list[int], int, int]:
+    """For each of `calls` calls: the most memory `call` held at once beyond what was held
+    before it (tracemalloc's peak). Also what all of them kept, summed, and how many arrays
+    they made from Tracked ones. `before` runs outside the measurement (the engine's part)."""
+    peaks, kept, made = [], 0, 0
+    tracemalloc.start()
+    try:
+        for _ in range(calls):
+            before()
+            was = Tracked.made
+            held = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
+            call()
+            now, peak = tracemalloc.get_traced_memory()
+            made += Tracked.made - was
+            peaks.append(peak - held)
+            kept += now - held
+    finally:
+        tracemalloc.stop()
+    return peaks, kept, made
+
+
+# Python integers (28-32 bytes each, a few alive at a time) are all the callback may create.
+# An array or view is 96 bytes or more, a scalar turned into an array 100, a casting buffer
+# about 2 KB: any of them on every call lifts the typical call above this.
+INT_BYTES = 4 * 32
+
+
+def _steady_run(mode: str, channels: int, tracked: bool) -> tuple[list[int], int, int,
+                                                                 ListenOutput, np.ndarray]:
+    clock = Clock()
+    out = ListenOutput(clock=clock, mode=mode, min_ms=40.0)
+    out.configure(RATE, channels)
+    out.select("A", {})
+    x = tone_s(440, RATE, 1.0)
+    block = x[:BLOCK]
+    out.feed(cust(), x[: 40 * MS])
+    out.feed(agent(), x[: 40 * MS])
+    od = np.zeros((BLOCK, channels), np.float32)
+
+    def feed() -> None:
+        clock.advance(0.01)
+        out.feed(cust(), block)
+        out.feed(agent(), block)
+
+    for _ in range(5):
+        feed()
+        out._callback(od, BLOCK, None, None)
+    if tracked:
+        od = od.view(Tracked)
+        _track_arrays(out)
+
+    peaks, kept, made = _peaks(1000, feed, lambda: out._callback(od, BLOCK, None, None))
+    return peaks, kept, made, out, od
+
+
+@pytest.mark.parametrize(("mode", "channels"), [("mix", 2), ("split", 2), ("mix", 1)])
+def test_steady_callback_allocates_nothing(mode: str, channels: int) -> None:
+    """Listening in steady state (10 ms fed to each speaker per 10 ms callback), 1000 times
+    under tracemalloc: no buffer, array, view or scalar array on any call, nothing kept;
+    and, with every array it can reach Tracked, not one array made.
+    (Before: about 2.2 KB per call, a casting buffer and views.)"""
+    peaks, kept, _, out, od = _steady_run(mode, channels, tracked=False)
+    assert statistics.median(peaks) <= INT_BYTES, sorted(set(peaks))
+    assert max(peaks) < 512, sorted(set(peaks))
+    assert kept < 1024
+    stats = out.stats()
+    assert stats.underruns == 0 and stats.callbacks == 1005
+    assert np.abs(od).max() > 0.1  # it played all along
+    # Subclass hooks cost memory of their own: arrays are counted in a run of their own.
+    _, _, made, out, od = _steady_run(mode, channels, tracked=True)
+    assert made == 0
+    assert np.abs(od).max() > 0.1
+
+
+def _every_path(tracked: bool) -> tuple[list[int], int, ListenOutput]:
+    """Start, fade-in, steady play, trim, catch-up, underrun, restart and the faded switch
+    to another call, one callback per 10 ms step."""
+    clock = Clock()
+    out = player(clock)
+    od = new_outdata()
+    if tracked:
+        od = od.view(Tracked)
+        _track_arrays(out)
+    x = tone_s(440, RATE, 2.0)
+    step = [0]
+
+    def fed() -> None:  # the engine's part of each step, outside the measurement
+        i = step[0]
+        step[0] += 1
+        clock.advance(0.01)
+        if i == 0:
+            out.select("A", {})
+            out.feed(cust(), x[: 40 * MS])
+            out.feed(agent(), x[: 40 * MS])
+        elif i < 300 and i % 2 == 0:
+            out.feed(cust(), x[: 20 * MS])
+            out.feed(agent(), x[: 20 * MS])
+        if i == 100:
+            out.feed(cust(), x[: 60 * MS])  # a backlog: trimmed
+        if i == 200:
+            out.feed(cust(), x[: 500 * MS])  # a burst: caught up at once
+        if i == 320:  # silence since 300: ran dry; now it comes back
+            out.feed(cust(), x[: 60 * MS])
+        if i == 340:
+            out.select("B", {"customer": ("B-c", _history(1000))})
+
+    peaks, _, made = _peaks(360, fed, lambda: out._callback(od, BLOCK, None, None))
+    return peaks, made, out
+
+
+def test_no_path_of_the_callback_makes_an_array() -> None:
+    """Every path of the callback: not one array or view made, no call holding as much as
+    a small array."""
+    peaks, _, out = _every_path(tracked=False)
+    stats = out.stats()
+    assert stats.trims >= 1 and stats.catch_ups == 1 and stats.underruns >= 1
+    assert max(peaks) < 512, sorted(set(peaks))
+    _, made, out = _every_path(tracked=True)
+    assert out.stats().trims >= 1
+    assert made == 0

@@ -31,9 +31,13 @@ async def test_commands_reach_the_call_and_marks_come_back(settings, provider: s
             assert engine.send_command(stream, SendMedia(whisper))
         assert engine.send_command(stream, SendMark("w-end"))
         await wait_for(lambda: any(m.name == "w-end" for m in marks), 3)
-        # A mark with audio queued ahead of it comes back at once when cleared.
-        for _ in range(100):
+        # A mark with audio queued ahead of it comes back at once when cleared. Handed over
+        # a few per turn of the loop, as whisper comes: the engine holds at most 10 audio
+        # frames per stream for sending (supervisor/outbound.py) and drops beyond that.
+        for i in range(100):
             engine.send_command(stream, SendMedia(whisper))
+            if i % 5 == 4:
+                await asyncio.sleep(0)
         engine.send_command(stream, SendMark("w-cut"))
         engine.send_command(stream, SendClear())
         await wait_for(lambda: any(m.name == "w-cut" for m in marks), 1)

@@ -43,7 +43,8 @@ __all__ = ["Job", "PoolHealth", "SttPool"]
 log = logging.getLogger("console.stt")
 NICE = 5
 MAX_PENDING = 2000  # queued jobs
-MAX_PENDING_S = 900.0  # seconds of queued audio (float32 at 16 kHz: about 58 MB)
+MAX_PENDING_S = 300.0  # seconds of queued audio (float32 at 16 kHz: about 19 MB); past it
+# the workers are so far behind (over 10 s at 2 workers' pace) that text is no longer live
 MAX_ATTEMPTS = 3  # an utterance whose worker died under it this often is given up
 RESTART_DELAYS_S = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0)  # after 1, 2, ... deaths in a row
 FAILING_AFTER = 3  # deaths in a row before the status says the workers keep failing
@@ -297,7 +298,8 @@ class SttPool:
             batch = jobs[:size]
             for job in batch:
                 self._remove(job)
-            if self._dropping and len(self._pending) < self.max_pending // 2:
+            if (self._dropping and len(self._pending) < self.max_pending // 2
+                    and self._pending_samples < self.max_pending_samples // 2):
                 self._dropping = False  # the next spell of drops is logged again
             return batch
 

@@ -99,12 +99,18 @@ ULAW_ENCODE = _ulaw_encode_table()  # indexed by sample + 32768
 ALAW_ENCODE = _alaw_encode_table()
 
 
+# Table decoding is `table.take(codes)`: about twice as fast as `table[codes]` at any size,
+# and frombuffer's dtype passed by position skips NumPy's slow keyword parsing (the media
+# path decodes every frame this way; at real time, one 20 ms frame at a time).
+_U8 = np.dtype(np.uint8)
+
+
 def ulaw_decode(data: bytes) -> Pcm:
-    return ULAW_DECODE[np.frombuffer(data, dtype=np.uint8)]
+    return ULAW_DECODE.take(np.frombuffer(data, _U8))
 
 
 def alaw_decode(data: bytes) -> Pcm:
-    return ALAW_DECODE[np.frombuffer(data, dtype=np.uint8)]
+    return ALAW_DECODE.take(np.frombuffer(data, _U8))
 
 
 def ulaw_encode(pcm: Pcm) -> bytes:
@@ -235,7 +241,7 @@ class G711Decoder:
         self.rate = rate
 
     def decode(self, payload: bytes) -> Pcm:
-        return self.table[np.frombuffer(payload, dtype=np.uint8)]
+        return self.table.take(np.frombuffer(payload, _U8))
 
 
 class L16Decoder:
@@ -266,7 +272,7 @@ class L16Decoder:
             payload = payload[:-1]
         if not self.decided and payload:
             self._weigh(payload)
-        pcm = np.frombuffer(payload, dtype=self._dtype).astype(np.int16)
+        pcm = np.frombuffer(payload, self._dtype).astype(np.int16)
         if self.channels > 1:
             usable = pcm.size - pcm.size % self.channels
             pcm = pcm[:usable].reshape(-1, self.channels).mean(axis=1).astype(np.int16)

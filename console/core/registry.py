@@ -95,6 +95,10 @@ class TrackState:
     out: list[tuple[int | None, tuple[bytes, int | None], int]] = field(default_factory=list)
     dirty: bool = False
     call_offset_s: float = 0.0  # where the track's first sample sits on the call's timeline
+    # The reorder buffer's count of missing frames when `out` was last played: unchanged
+    # means no frame in `out` follows a gap (only the reorder buffer releases gaps, into
+    # `out`), so the flush need not look at every frame for one.
+    missing_played: int = 0
 
 
 @dataclass(eq=False, slots=True)
@@ -275,7 +279,13 @@ class CallRegistry:
         if stream.closed:
             return
         for track in stream.tracks.values():
-            track.jitter.flush_into(track.out)
+            out = track.out
+            before = len(out)
+            track.jitter.flush_into(out)
+            # Frames the reorder buffer still held are played too, not left in `out`.
+            if len(out) != before and not track.dirty:
+                track.dirty = True
+                self._dirty.append(track)
         self.flush()
         for tap in self.taps:
             for track in stream.tracks.values():
@@ -324,17 +334,18 @@ class CallRegistry:
         out = track.out
         before = len(out)
         status = track.jitter.push_into(chunk, (payload, timestamp), out)
-        if status == DISCONTINUITY:
-            self._discontinuity(stream, track, chunk)
-        elif status:
-            if status == DUPLICATE:
-                self.counters.duplicate_frames += 1
+        if status:  # nearly every frame is OK (0): one test for it
+            if status == DISCONTINUITY:
+                self._discontinuity(stream, track, chunk)
             else:
-                self.counters.late_frames += 1
-                shifted = None if chunk is None else chunk + track.jitter.shift
-                self._keep_late(track, shifted, timestamp, payload)
-            return
-        if len(out) != before and not track.dirty:
+                if status == DUPLICATE:
+                    self.counters.duplicate_frames += 1
+                else:
+                    self.counters.late_frames += 1
+                    shifted = None if chunk is None else chunk + track.jitter.shift
+                    self._keep_late(track, shifted, timestamp, payload)
+                return
+        if not track.dirty and len(out) != before:
             track.dirty = True
             self._dirty.append(track)
             if self.schedule is None:
@@ -384,12 +395,15 @@ class CallRegistry:
     def _play(self, track: TrackState,
               items: list[tuple[int | None, tuple[bytes, int | None], int]],
               arrival_ms: int) -> None:
+        missing = track.jitter.missing
+        gapless = missing == track.missing_played  # no item of `items` follows a gap
+        track.missing_played = missing
         decoder = track.decoder
         if decoder is None:
             self.counters.undecodable_frames += len(items)
             return
         bps = getattr(decoder, "bytes_per_sample", 0)  # table codecs decode a batch at once
-        if bps and not any(item[2] for item in items):
+        if bps and gapless:
             self._play_run(track, decoder, bps, items, arrival_ms)
             return
         ring = track.ring
@@ -455,16 +469,11 @@ class CallRegistry:
                   items: list[tuple[int | None, tuple[bytes, int | None], int]],
                   arrival_ms: int) -> None:
         """The common case, kept lean: consecutive frames of a table codec, none lost."""
-        if len(items) == 1:
-            key, (payload, timestamp), _ = items[0]
-            pcm = decoder.decode(payload)
-            chunks, stamps, sizes = [key], [timestamp], [pcm.size]
+        one = len(items) == 1
+        if one:
+            pcm = decoder.decode(items[0][1][0])
         else:
             pcm = decoder.decode(b"".join([item[1][0] for item in items]))
-            chunks = [item[0] for item in items]
-            stamps = [item[1][1] for item in items]
-            sizes = [len(item[1][0]) // bps for item in items]
-            sizes[-1] = max(0, sizes[-1] + pcm.size - sum(sizes))
         n = pcm.size
         if not n:
             return
@@ -474,9 +483,17 @@ class CallRegistry:
         for tap in self.taps:
             tap.feed(track, pcm)
         if not track.frame_samples:
-            track.frame_samples = sizes[0] or n
-        if self.recorder is not None:
-            self.recorder.frames(track.key, chunks, stamps, arrival_ms, sizes, pcm)
+            track.frame_samples = n if one else len(items[0][1][0]) // bps or n
+        recorder = self.recorder
+        if recorder is not None:  # the per-frame lists only when something keeps them
+            if one:
+                key, (_, timestamp), _ = items[0]
+                recorder.frames(track.key, [key], [timestamp], arrival_ms, [n], pcm)
+                return
+            sizes = [len(item[1][0]) // bps for item in items]
+            sizes[-1] = max(0, sizes[-1] + n - sum(sizes))
+            recorder.frames(track.key, [item[0] for item in items],
+                            [item[1][1] for item in items], arrival_ms, sizes, pcm)
 
     def _keep_late(self, track: TrackState, chunk: int | None, timestamp: int | None,
                    payload: bytes) -> None:
@@ -590,10 +607,21 @@ class CallRegistry:
         # list() copies in one C-level step: safe to call from the UI thread too.
         return [c for c in list(self.calls.values()) if c.state == "active"]
 
-    def forget_ended(self, keep: int = 200) -> None:
-        """Drop the oldest ended calls from memory; the store keeps them."""
+    def forget_ended(self, keep: int = 200, audio_grace_s: float = 60.0) -> None:
+        """Drop the oldest ended calls from memory (the store keeps them), and the live
+        audio of every call ended over `audio_grace_s` ago: a ring holds 30 s of each track
+        (about 1 MB a call), which, kept for 200 ended calls, was most of a busy console's
+        memory. Their waveforms go blank; History plays the recording."""
         ended = sorted((c for c in self.calls.values() if c.state != "active"),
                        key=lambda c: c.ended_at or 0.0)
+        old = self.clock() - audio_grace_s
+        for call in ended:
+            if (call.ended_at or 0.0) > old:
+                break
+            for track in call.tracks():
+                if track.ring.capacity > 1:
+                    self.rings.pop(track.key, None)
+                    track.ring = RingBuffer(0.0, track.rate)
         for call in ended[: max(0, len(ended) - keep)]:
             for track in call.tracks():
                 self.rings.pop(track.key, None)

@@ -32,6 +32,7 @@ __all__ = [
     "custom_parameters",
     "dtmf_digit",
     "media_body",
+    "media_frame",
     "normalise_format",
     "opt_str",
     "parse_common",
@@ -185,6 +186,43 @@ def media_body(media: Any) -> tuple[TrackName, int | None, int | None, bytes]:
 
 
 _INBOUND = TrackName.INBOUND
+_OUTBOUND = TrackName.OUTBOUND
+_NO_SEQUENCE = object()
+
+
+def media_frame(msg: dict[str, Any]) -> tuple[TrackName, int | None, int | None, bytes]:
+    """A whole inbound media frame, Telnyx's or Twilio's: its sequence number checked like any
+    number (under either provider's name; its value is not used), then `media_body`.
+
+    The media path of every frame. The shape nearly every frame has (track "inbound" or
+    "outbound", sequence number, chunk and timestamp as strings of at most 15 ASCII digits,
+    padded base64) is checked here in a few steps; anything else takes the full checks,
+    which decide and say what is wrong. Both accept and refuse exactly the same frames."""
+    seq = msg.get("sequence_number", _NO_SEQUENCE)
+    if seq is _NO_SEQUENCE:
+        seq = msg.get("sequenceNumber")
+    media = msg.get("media")
+    if type(media) is dict:
+        name = media.get("track")
+        chunk = media.get("chunk")
+        stamp = media.get("timestamp")
+        payload = media.get("payload")
+        # Compared, not looked up: a fresh string would be hashed first.
+        track = _INBOUND if name == "inbound" else _OUTBOUND if name == "outbound" else None
+        if (track is not None and type(chunk) is str and type(stamp) is str
+                and type(payload) is str and len(chunk) <= 15 and len(stamp) <= 15
+                and chunk.isascii() and chunk.isdigit() and stamp.isascii() and stamp.isdigit()
+                and (seq is None or (type(seq) is str and len(seq) <= 15 and seq.isascii()
+                                     and seq.isdigit()))):
+            try:
+                # Strict base64 is b64decode's first try too; what it refuses (no padding,
+                # whitespace, junk) goes to the full checks below.
+                return track, int(chunk), int(stamp), _a2b(payload, strict_mode=True)
+            except (binascii.Error, ValueError):
+                pass
+    if seq is not None:
+        counter(seq, "sequence number", "bad_sequence")
+    return media_body(media)
 
 
 def parse_common(event: str, msg: dict[str, Any], stream_id: str | None,

@@ -16,7 +16,7 @@ from console.core.events import (
     Stopped,
     StreamEvent,
 )
-from console.protocol.base import FrameError, counter, media_body
+from console.protocol.base import FrameError, media_frame
 from console.protocol.detect import FrameDecoder, load_frame
 
 if TYPE_CHECKING:
@@ -59,14 +59,14 @@ class StreamSession:
             return
         try:
             msg = load_frame(message)
-            # Media is nearly every frame: straight to the registry, no event object.
-            if msg.get("event") == "media" and self.stream is not None and not self.stopped:
-                seq = msg.get("sequence_number", msg.get("sequenceNumber"))
-                if seq is not None:  # not used on this path, but checked like any number
-                    counter(seq, "sequence number", "bad_sequence")
-                track, chunk, timestamp, payload = media_body(msg.get("media"))
-                self.registry.add_frame(self.stream, track, chunk, timestamp, payload)
-                return
+            # Media is nearly every frame: checked in one call (media_frame), then straight
+            # to the registry, no event object.
+            if msg.get("event") == "media":
+                stream = self.stream
+                if stream is not None and not self.stopped:
+                    track, chunk, timestamp, payload = media_frame(msg)
+                    self.registry.add_frame(stream, track, chunk, timestamp, payload)
+                    return
             event = self.decoder.decode_obj(msg)
         except FrameError as exc:
             self._bad(exc.kind, str(exc))

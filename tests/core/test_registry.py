@@ -201,6 +201,25 @@ def test_forget_ended_keeps_the_newest(world) -> None:  # type: ignore[no-untype
     assert sorted(reg.calls) == ["c3", "c4"]
 
 
+def test_ended_calls_let_their_live_audio_go_after_a_grace(world) -> None:  # type: ignore[no-untyped-def]
+    # 200 ended calls kept with 30 s rings each was most of a busy console's memory.
+    reg, _, clock, _ = world
+    streams = []
+    for i in range(3):
+        s = reg.open_stream(start(f"s{i}", f"c{i}"))
+        reg.add_frame(s, TrackName.INBOUND, 1, 0, b"\xff" * 160)
+        streams.append(s)
+    reg.close_stream(streams[0], "stop")
+    clock.t += 61
+    reg.close_stream(streams[1], "stop")  # ended just now
+    reg.forget_ended()
+    gone, kept, live = (next(iter(s.tracks.values())) for s in streams)
+    assert gone.ring.capacity == 1 and gone.key not in reg.rings
+    assert kept.ring.capacity > 8000 and reg.rings[kept.key] is kept.ring
+    assert live.ring.capacity > 8000 and "c0" in reg.calls  # the call itself stays listed
+    assert not gone.ring.latest(160).any()  # readers of a released ring get silence
+
+
 def test_custom_parameter_joins_legs_with_different_call_ids(world) -> None:  # type: ignore[no-untyped-def]
     reg, _, _, _ = world
     a = reg.open_stream(start("MZ1", "CA-customer", {"leg": "customer", "coach_call": "conf-7"}))

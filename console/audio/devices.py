@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AudioDeviceError", "AudioDevices", "DeviceStream", "list_devices", "open_stream_args"]
+__all__ = ["AudioDeviceError", "AudioDevices", "DeviceStream", "close_quietly", "list_devices",
+           "open_stream_args"]
 
 
 @dataclass(frozen=True)
@@ -119,9 +120,14 @@ class DeviceStream:
 
     def close(self) -> None:
         stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.abort(ignore_errors=True)
-                stream.close(ignore_errors=True)
-            except Exception:  # a vanished device may refuse even this
-                pass
+        close_quietly(stream)
+
+
+def close_quietly(stream: Any) -> None:
+    """Stop and close a PortAudio stream (None is fine), whatever state its device is in."""
+    if stream is not None:
+        try:
+            stream.abort(ignore_errors=True)
+            stream.close(ignore_errors=True)
+        except Exception:  # a vanished device may refuse even this
+            pass

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from console.audio.devices import AudioDeviceError, open_stream_args
+from console.audio.devices import AudioDeviceError, close_quietly, open_stream_args
 
 __all__ = ["BLOCK_S", "RecordingPlayer"]
 
@@ -108,12 +108,7 @@ class RecordingPlayer:
 
     def _close_stream(self) -> None:
         stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.abort(ignore_errors=True)
-                stream.close(ignore_errors=True)
-            except Exception:  # a vanished device may refuse even this
-                pass
+        close_quietly(stream)
 
     @property
     def playing(self) -> bool:

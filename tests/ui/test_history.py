@@ -224,5 +224,7 @@ def test_recording_plays_on_the_device_chosen_in_settings_and_stops(other_speake
         qtbot.wait(1500)
     finally:
         tail = after.stop()
-    assert len(tail) > sound.RATE // 2 and np.abs(tail).max() == 0
+    # Silent, or nothing at all: a null sink with nothing playing into it may be suspended,
+    # and its monitor then gives no samples (the recording above proved the monitor works).
+    assert len(tail) == 0 or np.abs(tail).max() == 0
     assert h.play_note.text() == "Stopped."

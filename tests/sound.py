@@ -113,10 +113,11 @@ class VirtualSoundCard:
 
 
 class Recording:
-    """What reaches the speakers from now until `stop()`: stereo int16 at 48 kHz."""
+    """What reaches a sink (the speakers unless told) from now until `stop()`: stereo int16
+    at 48 kHz."""
 
-    def __init__(self, env: dict[str, str]) -> None:
-        self._p = subprocess.Popen(["parec", "-d", f"{SPEAKERS}.monitor", "--format=s16le",
+    def __init__(self, env: dict[str, str], sink: str = SPEAKERS) -> None:
+        self._p = subprocess.Popen(["parec", "-d", f"{sink}.monitor", "--format=s16le",
                                     f"--rate={RATE}", "--channels=2", "--latency-msec=20"],
                                    stdout=subprocess.PIPE, env=env)
         self._chunks: list[bytes] = []
@@ -128,6 +129,12 @@ class Recording:
         assert self._p.stdout is not None
         while chunk := self._p.stdout.read1(65536):
             self._chunks.append(chunk)
+
+    def peak(self) -> int:
+        """The loudest sample heard so far."""
+        out = b"".join(self._chunks)
+        pcm = np.frombuffer(out[: len(out) - len(out) % 2], "<i2")
+        return int(np.abs(pcm.astype(np.int32)).max()) if pcm.size else 0
 
     def stop(self) -> npt.NDArray[np.int16]:
         self._p.terminate()

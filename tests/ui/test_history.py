@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -122,36 +121,6 @@ def test_recorded_call_plays_on_the_speakers(console, qtbot) -> None:  # type: i
     assert np.abs(heard).max() > 5000, "the recording did not reach the speakers"
 
 
-class SinkRecording:
-    """What reaches one sink of the virtual sound card from now until `stop()`."""
-
-    def __init__(self, card: sound.VirtualSoundCard, sink: str) -> None:
-        self._p = subprocess.Popen(["parec", "-d", f"{sink}.monitor", "--format=s16le",
-                                    f"--rate={sound.RATE}", "--channels=2",
-                                    "--latency-msec=20"], stdout=subprocess.PIPE, env=card.env)
-        self._chunks: list[bytes] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self._p.stdout is not None
-        while chunk := self._p.stdout.read1(65536):
-            self._chunks.append(chunk)
-
-    def peak(self) -> int:
-        """The loudest sample heard so far."""
-        out = b"".join(self._chunks)
-        pcm = np.frombuffer(out[: len(out) - len(out) % 2], "<i2")
-        return int(np.abs(pcm.astype(np.int32)).max()) if pcm.size else 0
-
-    def stop(self) -> np.ndarray:
-        self._p.terminate()
-        self._p.wait(timeout=10)
-        self._reader.join(timeout=10)
-        out = b"".join(self._chunks)
-        return np.frombuffer(out[: len(out) - len(out) % 4], "<i2").reshape(-1, 2)
-
-
 @pytest.fixture
 def other_speakers(tmp_path):  # type: ignore[no-untyped-def]
     """A second output device, "coach_history": its own sink on the virtual sound card and
@@ -209,7 +178,7 @@ def test_recording_plays_on_the_device_chosen_in_settings_and_stops(other_speake
                     timeout=15000)
     h.table.selectRow(0)
     qtbot.waitUntil(lambda: h.play_button.isEnabled(), timeout=9000)
-    chosen, default = SinkRecording(card, sink), card.record_speakers()
+    chosen, default = sound.Recording(card.env, sink), card.record_speakers()
     try:
         h.play_button.click()
         assert h.play_button.text() == "Stop"  # at once: loading and opening happen elsewhere
@@ -227,7 +196,7 @@ def test_recording_plays_on_the_device_chosen_in_settings_and_stops(other_speake
         heard, elsewhere = chosen.stop(), default.stop()
     assert np.abs(heard).max() > 5000, "the recording did not reach the chosen device"
     assert np.abs(elsewhere).max(initial=0) == 0, "the recording played on the default device"
-    after = SinkRecording(card, sink)  # stopped means silent, not the rest of the call
+    after = sound.Recording(card.env, sink)  # stopped means silent, not the rest of the call
     try:
         qtbot.wait(1500)
     finally:

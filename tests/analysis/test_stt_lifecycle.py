@@ -98,6 +98,16 @@ def _ended(p: psutil.Process) -> bool:
         return True
 
 
+def _sigterm_and_all_gone(serve: Serve) -> float:
+    """SIGTERM `serve`: seconds until it exited (under 5), its children gone soon after."""
+    children = serve.children()
+    took = serve.sigterm()
+    assert took < 5.0, took
+    _, alive = _gone_within(children, 3.0)
+    assert not alive, alive
+    return took
+
+
 def _gone_within(procs: list[psutil.Process], timeout: float) -> tuple[float, list[str]]:
     """Seconds until every process has ended, and the command lines of any still running."""
     t0 = time.monotonic()
@@ -145,12 +155,8 @@ def test_serve_exits_on_sigterm_after_both_workers_were_killed(tmp_path: Path) -
                          r"\(killed by SIGKILL\)|on \(degraded: 1 of 2)", line), line
         serve.wait_output(r"\d transcription restarting: ", 3.0)
         assert "killed by SIGKILL" in "".join(serve.err)  # and logged
-        children = serve.children()
-        took = serve.sigterm()
+        took = _sigterm_and_all_gone(serve)
         assert serve.proc.returncode == 0, serve.text()
-        assert took < 5.0, took
-        _, alive = _gone_within(children, 3.0)
-        assert not alive, alive
         print(f"serve exited {took:.2f} s after SIGTERM, both workers killed")
     finally:
         serve.kill()
@@ -165,11 +171,7 @@ def test_serve_exits_on_sigterm_while_workers_load(tmp_path: Path) -> None:
             time.sleep(0.01)
         assert serve.workers(), serve.text()
         assert not serve.status()  # the banner (after the model loads) is not out yet
-        children = serve.children()
-        took = serve.sigterm()
-        assert took < 5.0, took
-        _, alive = _gone_within(children, 3.0)
-        assert not alive, alive
+        took = _sigterm_and_all_gone(serve)
         print(f"serve exited {took:.2f} s after SIGTERM while loading")
     finally:
         serve.kill()

@@ -29,6 +29,30 @@ def _engine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="config file (default: under the XDG config dir)")
 
 
+def _bus_flags(p: argparse.ArgumentParser, required: bool = False) -> None:
+    g = p.add_argument_group("team bus (NATS JetStream)")
+    g.add_argument("--bus", dest="bus_url", required=required, metavar="URL",
+                   help="the team's bus: nats://user:password@host:4222, nats://TOKEN@host:4222 "
+                        "or tls://... (credentials may also come from the options below)")
+    g.add_argument("--bus-user", help="bus user (instead of putting it in the URL)")
+    g.add_argument("--bus-password", help="bus password")
+    g.add_argument("--bus-token", help="bus token")
+    g.add_argument("--bus-creds", metavar="FILE", help="a NATS credentials (.creds) file")
+    g.add_argument("--bus-ca", dest="bus_tls_ca", metavar="PEM",
+                   help="CA certificate that signed the bus's TLS certificate")
+    g.add_argument("--bus-cert", dest="bus_tls_cert", metavar="PEM",
+                   help="client certificate, when the bus asks for one")
+    g.add_argument("--bus-key", dest="bus_tls_key", metavar="PEM", help="its key")
+    g.add_argument("--team", help="team name on the bus (default: team)")
+    g.add_argument("--supervisor", dest="supervisor_name", metavar="NAME",
+                   help="your name in every call's audit trail (default: your user name)")
+
+
+_BUS_FIELDS = ("bus_url", "bus_user", "bus_password", "bus_token", "bus_creds", "bus_tls_ca",
+               "bus_tls_cert", "bus_tls_key", "team", "supervisor_name", "node_name",
+               "tls_cert", "tls_key")
+
+
 def _data_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="where calls are kept")
     p.add_argument("--config", help="config file (default: under the XDG config dir)")
@@ -42,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"coach-console {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     _engine_flags(parser)
+    _bus_flags(parser)
     parser.add_argument("--demo", action="store_true",
                         help="also play simulated calls so there is something to see")
     sub = parser.add_subparsers(dest="command")
@@ -54,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="no speech recognition (audio, DTMF and call events only)")
     serve.add_argument("--no-redaction", dest="redaction", action="store_false", default=None,
                        help="keep card numbers, SSNs, digit runs and keypad entry as said")
+    serve.add_argument("--tls-cert", metavar="PEM",
+                       help="serve wss:// with this certificate chain (with --tls-key)")
+    serve.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
+    _bus_flags(serve)
+    serve.add_argument("--node", dest="node_name", metavar="NAME",
+                       help="this ingest node's name on the bus (default: the host name)")
 
     calls = sub.add_parser("calls", help="list calls, newest first")
     _data_flag(calls)
@@ -64,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     calls.add_argument("--limit", type=int, help="at most this many")
     calls.add_argument("--search", metavar="TEXT",
                        help="only calls whose transcript has these words (full-text)")
+    _bus_flags(calls)
 
     export = sub.add_parser("export", help="export calls as files")
     _data_flag(export)
@@ -74,6 +106,35 @@ def build_parser() -> argparse.ArgumentParser:
                         choices=["txt", "json", "srt", "vtt", "csv", "wav"])
     export.add_argument("-o", "--output", help="file (one call) or folder (--all); "
                                                "JSON defaults to standard output")
+    _bus_flags(export)
+
+    listen = sub.add_parser("listen", help="what the supervisor hears of a live call, as a WAV "
+                                           "(team bus)")
+    listen.add_argument("call_id")
+    listen.add_argument("--seconds", type=float, required=True, help="how long to listen")
+    listen.add_argument("-o", "--output", required=True, help="the WAV file to write")
+    listen.add_argument("--config", help="config file (default: under the XDG config dir)")
+    _bus_flags(listen, required=True)
+
+    whisper = sub.add_parser("whisper", help="play a WAV file to a live call's agent as the "
+                                             "supervisor's voice (team bus)")
+    whisper.add_argument("call_id")
+    whisper.add_argument("--wav", required=True, help="the WAV file to play")
+    whisper.add_argument("--barge", action="store_true",
+                         help="to both parties instead of the agent alone")
+    whisper.add_argument("--config", help="config file (default: under the XDG config dir)")
+    _bus_flags(whisper, required=True)
+
+    bus = sub.add_parser("bus", help="run the team's bus (nats-server with JetStream)")
+    bus.add_argument("--port", type=int, default=4222)
+    bus.add_argument("--host", default="0.0.0.0", help="bind address (default all)")
+    bus.add_argument("--store", help="where JetStream keeps the team's log (default: under "
+                                     "the data folder)")
+    bus.add_argument("--user")
+    bus.add_argument("--password")
+    bus.add_argument("--token", help="(default: one made and kept in the store folder)")
+    bus.add_argument("--tls-cert", metavar="PEM", help="serve the bus over TLS")
+    bus.add_argument("--tls-key", metavar="PEM")
 
     sub.add_parser("self-test", help="check that every part works on this machine (headless)")
 
@@ -114,6 +175,7 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Any:
         "no_auth": getattr(args, "no_auth", None),
         "public_url": getattr(args, "public_url", None),
         "twilio_auth_token": getattr(args, "twilio_auth_token", None),
+        **{name: getattr(args, name, None) for name in _BUS_FIELDS},
         **extra,
     }
     return load(Path(args.config) if getattr(args, "config", None) else None, overrides)
@@ -144,8 +206,27 @@ def _open_store(args: argparse.Namespace) -> tuple[Any, Path]:
     return connect(path, readonly=True), data_dir
 
 
+def _team_settings(args: argparse.Namespace) -> Any:
+    from console.config import ConfigError
+
+    try:
+        return _settings(args)
+    except ConfigError as exc:
+        raise SystemExit(f"coach-console: {exc}") from None
+
+
 def cmd_calls(args: argparse.Namespace) -> int:
     from console.store.queries import HIT_END, HIT_START, list_calls
+
+    if getattr(args, "bus_url", None):
+        from console.team import commands
+
+        if args.search:
+            raise SystemExit("coach-console: --search with --bus: search the team's history "
+                             "in a console window (History), which keeps a copy of it")
+        return commands.run(commands.calls(_team_settings(args), args.json,
+                                           _parse_when(args.since), _parse_when(args.until),
+                                           args.limit))
 
     conn, _ = _open_store(args)
     calls = list_calls(conn, since=_parse_when(args.since), until=_parse_when(args.until),
@@ -177,6 +258,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     from console.store.exports import file_name, render
     from console.store.queries import CallNotFound, call_detail, list_calls
 
+    if getattr(args, "bus_url", None):
+        from console.team import commands
+
+        if args.all:
+            raise SystemExit("coach-console: --all with --bus: export calls one by one "
+                             "(see `coach-console calls --bus URL`)")
+        return commands.run(commands.export(_team_settings(args), args.call_id, args.format,
+                                            args.output))
     conn, data_dir = _open_store(args)
     ids = [c["id"] for c in list_calls(conn)] if args.all else [args.call_id]
     if args.all and not ids:
@@ -230,6 +319,67 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise SystemExit(f"coach-console: cannot listen on {settings.host}:{settings.port}: "
                          f"{exc.strerror or exc}") from None
+
+
+def cmd_listen(args: argparse.Namespace) -> int:
+    from console.team import commands
+
+    return commands.run(commands.listen(_team_settings(args), args.call_id, args.seconds,
+                                        args.output))
+
+
+def cmd_whisper(args: argparse.Namespace) -> int:
+    from console.team import commands
+
+    return commands.run(commands.whisper(_team_settings(args), args.call_id, args.wav,
+                                         args.barge))
+
+
+def cmd_bus(args: argparse.Namespace) -> int:
+    from console.team.busserver import BusServer, BusServerError
+
+    if args.store:
+        store = Path(args.store).expanduser()
+    else:
+        from console.config import ConfigError
+
+        try:
+            store = _settings(args).data_path() / "bus"
+        except ConfigError as exc:
+            raise SystemExit(f"coach-console: {exc}") from None
+    try:
+        server = BusServer(store, port=args.port, host=args.host, user=args.user or "",
+                           password=args.password or "", token=args.token or "",
+                           tls_cert=args.tls_cert or "", tls_key=args.tls_key or "")
+        server.start(quiet=False)
+    except (BusServerError, OSError) as exc:
+        raise SystemExit(f"coach-console: {exc}") from None
+    from console.server.logmask import protect_secrets
+
+    protect_secrets(server.token, server.password)
+    print(f"Coach Console team bus (nats-server with JetStream) on port {server.port}",
+          flush=True)
+    print(f"  Store: {store}", flush=True)
+    print(f"  Nodes:    coach-console serve --bus {server.url('HOST')} --node NAME", flush=True)
+    print(f"  Consoles: coach-console --bus {server.url('HOST')}", flush=True)
+    import signal
+
+    stop = [False]
+
+    def halt(*_a: object) -> None:
+        stop[0] = True
+
+    signal.signal(signal.SIGTERM, halt)
+    signal.signal(signal.SIGINT, halt)
+    proc = server.process
+    assert proc is not None
+    import time
+
+    while not stop[0] and proc.poll() is None:
+        time.sleep(0.2)
+    code = proc.poll()
+    server.stop()
+    return 0 if code in (None, 0) else 1
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -311,7 +461,8 @@ def main(argv: list[str] | None = None) -> int:
     # Every connect and disconnect is already told as a stream event.
     logging.getLogger("websockets").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     handlers = {"serve": cmd_serve, "calls": cmd_calls, "export": cmd_export,
-                "simulate": cmd_simulate, "self-test": cmd_self_test}
+                "simulate": cmd_simulate, "self-test": cmd_self_test, "listen": cmd_listen,
+                "whisper": cmd_whisper, "bus": cmd_bus}
     try:
         return handlers.get(args.command or "", cmd_gui)(args)
     except KeyboardInterrupt:

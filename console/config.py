@@ -86,6 +86,39 @@ class Settings:
     alert_overtalk_s: float = 2.0
     alert_sentiment_below: float = -0.5
     theme: str = "dark"
+    supervisor_name: str = ""  # in every audit entry; empty: this computer's user name
+    # Serving wss:// directly (a node at a public address): PEM certificate chain and key.
+    tls_cert: str = ""
+    tls_key: str = ""
+    # Team mode (console.team): empty bus_url is the one-laptop console.
+    bus_url: str = ""  # nats://[user:password@ | token@]host:port, or tls://...
+    bus_user: str = ""
+    bus_password: str = ""
+    bus_token: str = ""
+    bus_creds: str = ""  # a NATS .creds file (JWT + seed), for an operator-run bus
+    bus_tls_ca: str = ""  # CA that signed the bus's certificate, when not a public one
+    bus_tls_cert: str = ""  # client certificate and key, when the bus asks for one
+    bus_tls_key: str = ""
+    team: str = "team"
+    node_name: str = ""  # this ingest node's name on tiles; empty: the host name
+
+    def supervisor(self) -> str:
+        if self.supervisor_name.strip():
+            return self.supervisor_name.strip()
+        import getpass
+
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):
+            return "supervisor"
+
+    def node(self) -> str:
+        if self.node_name:
+            return self.node_name
+        import re
+        import socket
+
+        return re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:64].strip("-") or "node"
 
     def data_path(self) -> Path:
         return Path(self.data_dir).expanduser() if self.data_dir else default_data_dir()
@@ -143,7 +176,31 @@ class Settings:
             raise ConfigError("stt_workers must be 1-8")
         if not 0 <= self.jitter_frames <= 50:
             raise ConfigError("jitter_frames must be 0-50")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("give both tls_cert and tls_key (PEM files) to serve wss://")
+        if len(self.supervisor_name) > 64:
+            raise ConfigError("supervisor_name: at most 64 characters")
+        if self.bus_url:
+            url = urlparse(self.bus_url)
+            if url.scheme not in ("nats", "tls") or not url.hostname:
+                raise ConfigError(f"bus URL must look like nats://user:password@host:4222 "
+                                  f"or tls://..., not {_masked(self.bus_url)!r}")
+        from console.team.subjects import check_name
+
+        try:
+            check_name("team", self.team)
+            if self.node_name:
+                check_name("node", self.node_name)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         return self
+
+
+def _masked(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.username or parsed.password:
+        return url.replace(parsed.netloc, "***@" + parsed.netloc.rsplit("@", 1)[-1])
+    return url
 
 
 _FIELDS = {f.name: f for f in fields(Settings)}

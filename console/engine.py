@@ -11,6 +11,7 @@ import fcntl
 import logging
 import os
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -97,6 +98,7 @@ class Engine:
             jitter_depth=settings.jitter_frames,
             l16_byte_order=settings.l16_byte_order,
         )
+        self.registry.node = settings.node() if settings.bus_url else ""
         self.registry.injection_defaults = InjectionDefaults(
             settings.telnyx_target_legs, settings.telnyx_bidirectional_codec,
             settings.telnyx_bidirectional_rate)
@@ -175,6 +177,7 @@ class Engine:
                 ping_timeout=s.ping_interval_s,
                 close_timeout=5,
                 server_header="CoachConsole",
+                ssl=self._tls_context(),
             )
         except BaseException:
             # A start that fails (port in use...) leaves nothing behind: the data folder's
@@ -306,13 +309,27 @@ class Engine:
         with contextlib.suppress(OSError):
             self._lock_file.close()
 
+    def _tls_context(self) -> ssl.SSLContext | None:
+        """wss:// served directly (a node at a public address), when a certificate is set."""
+        s = self.settings
+        if not s.tls_cert:
+            return None
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            ctx.load_cert_chain(s.tls_cert, s.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise OSError(f"cannot use TLS certificate {s.tls_cert}: {exc}") from None
+        return ctx
+
     @property
     def url(self) -> str:
         host = self.settings.host
         shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
         if ":" in shown and not shown.startswith("["):
             shown = f"[{shown}]"
-        return f"ws://{shown}:{self.port}/stream"
+        scheme = "wss" if self.settings.tls_cert else "ws"
+        return f"{scheme}://{shown}:{self.port}/stream"
 
     # --- connections ----------------------------------------------------------------------
 

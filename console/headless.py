@@ -92,6 +92,12 @@ async def _watch_transcription(engine: Engine, out: TextIO) -> None:
         shown = now
 
 
+async def _stop(engine: Engine, node: object) -> None:
+    await engine.stop()  # the calls' last facts (ended, interrupted) go out with the node
+    if node is not None:
+        await node.stop()  # type: ignore[attr-defined]
+
+
 def serve(settings: Settings, out: TextIO = sys.stdout) -> int:
     return asyncio.run(_serve(settings, out))
 
@@ -109,6 +115,18 @@ async def _serve(settings: Settings, out: TextIO) -> int:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     await engine.start()
+    node = None
+    if settings.bus_url:
+        from console.team.link import BusError, BusOptions
+        from console.team.node import TeamNode
+
+        node = TeamNode(engine, BusOptions.from_settings(settings), settings.node())
+        try:
+            await node.start()
+        except BusError as exc:
+            await engine.stop()
+            print(f"coach-console: {exc}", file=sys.stderr, flush=True)
+            return 2
     # Headless: the banner says how transcription really is, but SIGTERM does not wait for
     # the speech model to load.
     ready = asyncio.ensure_future(engine.transcription_ready())
@@ -133,11 +151,14 @@ async def _serve(settings: Settings, out: TextIO) -> int:
     print(f"  Transcription: {engine.transcription}", file=out)
     print(f"  Data: {engine.data_dir}  recording={'on' if settings.record else 'off'}",
           file=out, flush=True)
+    if node is not None:
+        print(f"  Team bus: {node.opts.shown_url} as node {node.name} (team {node.opts.team}, "
+              f"{node.state})", file=out, flush=True)
     watcher = asyncio.ensure_future(_watch_transcription(engine, out))
     await stop.wait()
     print("shutting down", file=out, flush=True)
     watcher.cancel()
-    stopping = asyncio.ensure_future(engine.stop())
+    stopping = asyncio.ensure_future(_stop(engine, node))
     done, _ = await asyncio.wait({stopping}, timeout=STOP_DEADLINE_S)
     if not done:
         # Better an exit with what is stored so far than a process that never ends; the

@@ -138,6 +138,7 @@ class CallStarted:
     from_number: str | None
     to_number: str | None
     started_at: float  # unix seconds
+    node: str = ""  # the ingest node that holds the call (team mode); "" on one laptop
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +257,7 @@ class SupervisorAction:
     action: str
     at: float
     detail: str = ""
+    supervisor: str = ""  # who did it (Settings > supervisor name, or --supervisor)
 
 
 @dataclass(frozen=True, slots=True)

@@ -191,6 +191,7 @@ class CallRegistry:
         # What follows the decoded audio (the analysis pipeline, the supervisor's listening
         # output); a tuple replaced whole, so walking it never races a change.
         self.taps: tuple[AudioTap, ...] = ()
+        self.node = ""  # this ingest node's name in team mode, on every CallStarted
         self.injection_defaults = InjectionDefaults()
         self.clock = clock
         self.ring_seconds = ring_seconds
@@ -230,7 +231,7 @@ class CallRegistry:
             else:  # the same call comes back (a reconnect or a new leg after the last ended)
                 call.state, call.ended_at = "active", None
             self.bus.publish(CallStarted(call.id, call.provider, call.from_number,
-                                         call.to_number, call.started_at))
+                                         call.to_number, call.started_at, self.node))
         else:
             call.from_number = call.from_number or start.from_number
             call.to_number = call.to_number or start.to_number

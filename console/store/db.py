@@ -149,6 +149,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE segments ADD COLUMN segment_id TEXT;
     CREATE UNIQUE INDEX segments_segment ON segments(call_id, segment_id);
     """,
+    # 5: team mode: the ingest node that held each call, and who did each supervisor action.
+    """
+    ALTER TABLE calls ADD COLUMN node TEXT NOT NULL DEFAULT '';
+    ALTER TABLE audit ADD COLUMN supervisor TEXT NOT NULL DEFAULT '';
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -31,6 +31,7 @@ def _summary(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
     ended = row["ended_at"]
     return {
         "id": row["id"],
+        "node": row["node"],
         "provider": row["provider"],
         "from": row["from_number"],
         "to": row["to_number"],
@@ -201,7 +202,8 @@ def call_detail(conn: sqlite3.Connection, call_id: str) -> dict[str, Any]:
         k: m[k] for k in ("customer_talk_s", "agent_talk_s", "talk_ratio",
                           "longest_silence_s", "overtalk_count", "overtalk_s")}
     out["audit"] = [
-        {"at": iso(r["at"]), "action": r["action"], "detail": r["detail"]}
+        {"at": iso(r["at"]), "action": r["action"], "detail": r["detail"],
+         "supervisor": r["supervisor"]}
         for r in conn.execute("SELECT * FROM audit WHERE call_id = ? ORDER BY at, id", (cid,))
     ]
     out["problems"] = [

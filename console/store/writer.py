@@ -598,12 +598,13 @@ class StoreWriter:
         x = self._x
         if isinstance(ev, CallStarted):
             x(
-                "INSERT INTO calls (id, provider, from_number, to_number, started_at, state) "
-                "VALUES (?, ?, ?, ?, ?, 'active') ON CONFLICT(id) DO UPDATE SET "
-                "state = 'active', ended_at = NULL, "
+                "INSERT INTO calls (id, provider, from_number, to_number, started_at, state, "
+                "node) VALUES (?, ?, ?, ?, ?, 'active', ?) ON CONFLICT(id) DO UPDATE SET "
+                "state = 'active', ended_at = NULL, node = excluded.node, "
                 "from_number = COALESCE(calls.from_number, excluded.from_number), "
                 "to_number = COALESCE(calls.to_number, excluded.to_number)",
-                (ev.call_id, ev.provider.value, ev.from_number, ev.to_number, ev.started_at),
+                (ev.call_id, ev.provider.value, ev.from_number, ev.to_number, ev.started_at,
+                 ev.node),
             )
         elif isinstance(ev, StreamOpened):
             fmt = ev.media_format
@@ -671,8 +672,9 @@ class StoreWriter:
             x("INSERT INTO sentiment (call_id, speaker, at_s, score) VALUES (?, ?, ?, ?)",
               (ev.call_id, ev.speaker.value, ev.at_s, ev.score))
         elif isinstance(ev, SupervisorAction):
-            x("INSERT INTO audit (call_id, at, action, detail) VALUES (?, ?, ?, ?)",
-              (ev.call_id, ev.at, ev.action, ev.detail))
+            x("INSERT INTO audit (call_id, at, action, detail, supervisor) "
+              "VALUES (?, ?, ?, ?, ?)",
+              (ev.call_id, ev.at, ev.action, ev.detail, ev.supervisor))
         elif isinstance(ev, AlertRaised):
             x(
                 "INSERT INTO alerts (call_id, rule, speaker, at_s, text) VALUES (?, ?, ?, ?, ?)",

@@ -90,6 +90,7 @@ class SupervisorAudio:
         self.mic = MicInput(input_device or None)
         self.gate = NoiseGate(gate_db)
         self.clock = clock
+        self.supervisor = engine.settings.supervisor()
         self.state = AudioState()
         self.mic_level_db = -120.0
         self.frames_sent = 0
@@ -201,7 +202,8 @@ class SupervisorAudio:
         self.state = replace(self.state, **changes)  # type: ignore[arg-type]
 
     def _audit(self, call_id: str, action: str, detail: str = "") -> None:
-        self.engine.bus.publish(SupervisorAction(call_id, action, time.time(), detail))
+        self.engine.bus.publish(SupervisorAction(call_id, action, time.time(), detail,
+                                                 self.supervisor))
 
     # --- listening ------------------------------------------------------------------------
 

@@ -58,6 +58,13 @@ class Console:
         self.window.themeToggled.connect(self.toggle_theme)
 
     def _start_engine(self, settings: Settings) -> str:
+        if settings.bus_url:  # team mode: the calls come from the team's bus
+            from console.team.console import TeamEngine, TeamEngineThread
+
+            self.engine = TeamEngine(settings)  # type: ignore[assignment]
+            self.engine_thread = TeamEngineThread(self.engine)  # type: ignore[assignment,arg-type]
+            self.engine_thread.start()
+            return ""
         self.engine = Engine(settings)
         self.engine_thread = EngineThread(self.engine)
         try:
@@ -81,7 +88,12 @@ class Console:
         if devices.error is not None:
             self.window.set_audio(None, f"No sound: {devices.error}.")
             return
-        self.audio = SupervisorAudio(
+        audio_class: type[SupervisorAudio] = SupervisorAudio
+        if settings.bus_url:
+            from console.team.console_audio import RemoteSupervisorAudio
+
+            audio_class = RemoteSupervisorAudio
+        self.audio = audio_class(
             self.engine, output_device=settings.output_device,
             input_device=settings.input_device, channel_mode=settings.listen_channels,
             volume=settings.listen_volume, gate_db=settings.mic_gate_db)
@@ -144,7 +156,9 @@ class Console:
                          "data_dir", "record", "agent_endpoints", "transcribe", "stt_engine",
                          "stt_model_path", "redaction", "alerts_file", "alert_silence_s",
                          "alert_overtalk_s", "alert_sentiment_below", "vad_engine",
-                         "retention_days")
+                         "retention_days", "supervisor_name", "tls_cert", "tls_key", "bus_url",
+                         "bus_user", "bus_password", "bus_token", "bus_creds", "bus_tls_ca",
+                         "bus_tls_cert", "bus_tls_key", "team")
         engine_fields += ("telnyx_target_legs", "telnyx_bidirectional_codec",
                           "telnyx_bidirectional_rate")
         audio_fields = ("output_device", "input_device", "listen_channels", "mic_gate_db")

@@ -164,7 +164,8 @@ class CallTile(QFrame):
         c = self.call
         self._rings = None
         self.title.setText(c.title)
-        parts = [f"to {c.to_number}" if c.to_number else "", c.provider.capitalize(), c.codec]
+        parts = [f"to {c.to_number}" if c.to_number else "", c.provider.capitalize(), c.codec,
+                 f"node {c.node}" if c.node else ""]
         if c.dtmf:
             parts.append("DTMF " + "".join(d for d, _ in c.dtmf[-6:]))
         self.subtitle.setText("  ·  ".join(p for p in parts if p))

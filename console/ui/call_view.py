@@ -249,6 +249,7 @@ class CallView(QWidget):
         self.title.setText(c.title)
         bits = [f"to {c.to_number}" if c.to_number else "", c.provider.capitalize(), c.codec,
                 f"{c.streams} stream" + ("s" if c.streams != 1 else ""),
+                f"node {c.node}" if c.node else "",
                 time.strftime("started %H:%M:%S", time.localtime(c.started_at))]
         if c.metrics is not None and c.metrics.talk_ratio is not None:
             m = c.metrics

@@ -87,7 +87,8 @@ class MainWindow(QMainWindow):
         self.live.setStretchFactor(0, 3)
         self.live.setStretchFactor(1, 2)
         self.live.setSizes([860, 600])
-        self.history = HistoryPanel(str(settings.data_path()))
+        self.history = HistoryPanel(str(getattr(bridge.engine, "data_dir",
+                                                settings.data_path())))
         self.history.audit.connect(self._audit)
         self.connection = ConnectionPanel()
         self.tabs = QTabWidget()
@@ -292,7 +293,8 @@ class MainWindow(QMainWindow):
         """Supervisor actions go to the call's audit trail through the engine's bus."""
         from console.core.events import SupervisorAction
 
-        self.bridge.engine.bus.publish(SupervisorAction(call_id, action, time.time(), detail))
+        self.bridge.engine.bus.publish(SupervisorAction(call_id, action, time.time(), detail,
+                                                        self.settings.supervisor()))
 
     def _selected(self, call_id: str) -> None:
         self.view.show_call(self.model.calls.get(call_id) if call_id else None)
@@ -348,6 +350,13 @@ class MainWindow(QMainWindow):
             health = f"Engine: {stats.store_errors} storage error(s)"
         else:
             health = f"Engine: running, {speech_summary(self.bridge.engine.transcription)}"
+        if self.settings.bus_url:
+            engine = self.bridge.engine
+            state = getattr(engine, "state", "")
+            nodes = engine.alive_nodes() if hasattr(engine, "alive_nodes") else []
+            health = (f"Team bus: {getattr(engine, 'error', '') or state}; "
+                      f"{len(nodes)} node(s) {', '.join(sorted(nodes))}; "
+                      f"{speech_summary(engine.transcription)}")
         if self.bridge.dropped:
             health += f"; window behind, {self.bridge.dropped:,} updates skipped"
         self.status_labels["health"].setText(health)
@@ -358,6 +367,10 @@ class MainWindow(QMainWindow):
         engine = self.bridge.engine
         url = engine.url if engine.port and not self.engine_error else "(not listening)"
         self.set_auth_warning()
+        if self.settings.bus_url:  # team mode: streams go to the ingest nodes
+            self.endpoint_label.setText(f"Team {self.settings.team} on {engine.url}")
+            self.empty.set_endpoint(f"the team's ingest nodes (bus {engine.url})")
+            return
         self.endpoint_label.setText(f"Streams to  {self.settings.public_url or url}")
         self.empty.set_endpoint(url)
         s = self.settings
@@ -391,7 +404,7 @@ class MainWindow(QMainWindow):
         bridge.events.connect(self.on_events)
         self.wall.bridge = bridge
         self.view.bridge = bridge
-        self.history.data_dir = str(settings.data_path())
+        self.history.data_dir = str(getattr(bridge.engine, "data_dir", settings.data_path()))
         self.set_endpoint()
         self.stack.setCurrentWidget(self.empty)
 

@@ -43,6 +43,7 @@ class CallInfo:
     started_at: float
     state: str = "active"
     ended_at: float | None = None
+    node: str = ""  # the ingest node holding the call (team mode)
     codec: str = ""
     tracks: list[TrackInfo] = field(default_factory=list)
     streams: int = 0
@@ -120,7 +121,7 @@ class CallsModel:
             call = self.calls.get(ev.call_id)
             if call is None:
                 self.calls[ev.call_id] = CallInfo(ev.call_id, ev.provider.value, ev.from_number,
-                                                  ev.to_number, ev.started_at)
+                                                  ev.to_number, ev.started_at, node=ev.node)
             else:
                 call.state, call.ended_at = "active", None
             ch.added.append(ev.call_id)

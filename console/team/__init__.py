@@ -1,0 +1,1 @@
+"""Team mode: ingest nodes and consoles joined by NATS JetStream (see console/team/README)."""

@@ -55,6 +55,7 @@ class BusServer:
     tls_cert: str = ""
     tls_key: str = ""
     max_store: str = "10G"
+    http_port: int = 0  # nats-server's monitoring endpoint (/varz: bytes in and out), if set
     process: subprocess.Popen[bytes] | None = None
 
     def __post_init__(self) -> None:
@@ -76,6 +77,7 @@ class BusServer:
     def config_text(self) -> str:
         lines = [f"host: {_quote(self.host)}", f"port: {self.port}",
                  "max_payload: 1048576",
+                 *([f"http_port: {self.http_port}"] if self.http_port else []),
                  "jetstream {", f"  store_dir: {_quote(str(self.store_dir / 'jetstream'))}",
                  f"  max_file_store: {self.max_store}", "}"]
         if self.token:

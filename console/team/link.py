@@ -83,8 +83,10 @@ async def connect(opts: BusOptions, name: str, *, wait: bool = False,
     protect_secrets(*opts.secrets())
     state = on_state or (lambda _s: None)
     joined = [False]
+    last_error: list[BaseException] = []
 
     async def error_cb(exc: Exception) -> None:
+        last_error[:] = [exc]
         text = _reason(exc)
         if joined[0]:  # before that, the caller is told (BusError) and says it once
             log.warning("bus: %s", text)
@@ -127,13 +129,17 @@ async def connect(opts: BusOptions, name: str, *, wait: bool = False,
         try:
             # nats-py retries a failed first connection itself when allowed to reconnect;
             # that would hide refused credentials, so the first attempt is made plainly.
-            nc = await nats.connect(**{**kwargs, "allow_reconnect": False})
+            # (max_reconnect_attempts > 0 is what makes nats-py give up on a server at all)
+            nc = await nats.connect(**{**kwargs, "allow_reconnect": False,
+                                       "max_reconnect_attempts": 1})
             await nc.close()
             nc = await nats.connect(**kwargs)
             joined[0] = True
             state("connected")
             return nc
         except Exception as exc:
+            if isinstance(exc, nats.errors.NoServersError) and last_error:
+                exc = last_error[0]  # what actually went wrong with the one server
             reason = _reason(exc)
             if "authorization" in reason.lower() or "authentication" in reason.lower() \
                     or not wait or isinstance(exc, BusError):

@@ -1,10 +1,13 @@
 """Call facts on the wire: each bus event as one JSON object, version 1.
 
-    {"v": 1, "type": "TranscriptSegment", "node": "east-1", "n": 812, "e": {...fields...}}
+    {"v": 1, "type": "TranscriptSegment", "node": "east-1", "run": "9f2c...", "n": 812,
+     "t": 1796000000.123, "e": {...fields...}}
 
 `e` holds the event's dataclass fields by name; enums as their values, MediaFormat as an
-object, tuples as lists. `n` counts the node's facts from 1 (per node run, with `run`), so a
-console that replays a call and also hears it live applies each fact once.
+object, tuples as lists. `node` is the author (an ingest node, or a console for its own
+audit entries); `n` counts the author's facts from 1 within one run (`run`), so a console
+that replays a call and also hears it live applies each fact once; `t` is when it was
+published.
 
 Decoding is strict: a fact from the bus comes from another machine, so every field is checked
 against its declared type and range before an event is built, and anything else is refused
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 import types
 import typing
 from enum import Enum
@@ -44,6 +48,7 @@ class Fact:
     run: str  # the node process's run id: `n` restarts from 1 with each run
     n: int
     event: ev.CallEvent
+    sent_at: float = 0.0  # when the author published it (unix seconds), for latency figures
 
 
 def _plain(value: Any) -> Any:
@@ -64,7 +69,8 @@ def event_to_dict(event: ev.CallEvent) -> dict[str, Any]:
 
 def encode(fact: Fact) -> bytes:
     return orjson.dumps({"v": VERSION, "type": type(fact.event).__name__, "node": fact.node,
-                         "run": fact.run, "n": fact.n, "e": event_to_dict(fact.event)})
+                         "run": fact.run, "n": fact.n, "t": fact.sent_at or time.time(),
+                         "e": event_to_dict(fact.event)})
 
 
 def decode(data: bytes) -> Fact:
@@ -85,7 +91,10 @@ def decode(data: bytes) -> Fact:
         raise BadFact("fact with a bad run id")
     if type(n) is not int or not 0 < n < 2**53:
         raise BadFact("fact without a valid sequence number")
-    return Fact(node, run, n, event_from_dict(obj.get("type"), obj.get("e")))
+    sent = obj.get("t", 0.0)
+    if type(sent) not in (int, float) or not 0 <= sent < 1e11:
+        raise BadFact("fact with a bad time")
+    return Fact(node, run, n, event_from_dict(obj.get("type"), obj.get("e")), float(sent))
 
 
 def event_from_dict(kind: object, fields: object) -> ev.CallEvent:

@@ -143,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--provider", choices=["telnyx", "twilio"], default="telnyx")
     sim.add_argument("--calls", type=int, default=1)
     sim.add_argument("--token", default="", help="stream token")
+    sim.add_argument("--ca", default="", metavar="FILE",
+                     help="CA certificate (PEM) to trust for a wss:// console")
     sim.add_argument("--twilio-auth-token", default="", help="sign as Twilio with this token")
     sim.add_argument("--codec", default="PCMU",
                      choices=["PCMU", "PCMA", "L16", "G722", "OPUS"],
@@ -392,7 +394,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         codec="PCMU" if args.provider == "twilio" else args.codec, legs=args.legs,
         speed=args.speed, duration=args.duration, reorder=args.reorder, loss=args.loss,
         duplicate=args.duplicate, dtmf=not args.no_dtmf, stagger=args.stagger,
-        abrupt=args.abrupt, seed=args.seed, dialogue=args.dialogue,
+        abrupt=args.abrupt, seed=args.seed, dialogue=args.dialogue, ca_file=args.ca,
     )
     try:
         results = asyncio.run(run(opts, load_dialogues()))

@@ -8,6 +8,7 @@ import base64
 import contextlib
 import json
 import random
+import ssl
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -52,6 +53,9 @@ class SimOptions:
     # Extra custom parameters on every stream, e.g. {"target_legs": "both"}; a key of the
     # form "customer:name" or "agent:name" goes on that leg's stream only.
     params: dict[str, str] = field(default_factory=dict)
+    # CA certificate (PEM) to trust for a wss:// console with a private or self-signed
+    # certificate; empty: the system's trusted CAs.
+    ca_file: str = ""
 
 
 @dataclass
@@ -315,11 +319,19 @@ async def play_call(plan: CallPlan, opts: SimOptions, delay: float = 0.0) -> Cal
     return CallResult(plan, list(results))
 
 
+def _tls(opts: SimOptions) -> dict[str, ssl.SSLContext]:
+    # Only for wss:// with a CA file: websockets refuses ssl= with ws://, and without one it
+    # trusts the system's CAs for wss:// by itself.
+    if not opts.ca_file or not opts.url.startswith("wss://"):
+        return {}
+    return {"ssl": ssl.create_default_context(cafile=opts.ca_file)}
+
+
 async def _play_leg(leg: _Leg, opts: SimOptions, n: int, rng: random.Random) -> StreamResult:
     url = opts.url
     try:
         ws = await connect(url, additional_headers=_headers(opts, url), compression=None,
-                           max_size=2**22, open_timeout=10, close_timeout=5)
+                           max_size=2**22, open_timeout=10, close_timeout=5, **_tls(opts))
     except (TimeoutError, OSError, InvalidStatus) as exc:
         leg.result.error = f"connect failed: {exc}"
         return leg.result

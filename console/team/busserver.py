@@ -83,7 +83,8 @@ class BusServer:
         if self.token:
             lines.append(f"authorization {{ token: {_quote(self.token)} }}")
         else:
-            lines.append(f"authorization {{ user: {_quote(self.user)} "
+            # one line: nats-server's parser needs the comma between the map's two entries
+            lines.append(f"authorization {{ user: {_quote(self.user)}, "
                          f"password: {_quote(self.password)} }}")
         if self.tls_cert or self.tls_key:
             lines += ["tls {", f"  cert_file: {_quote(self.tls_cert)}",

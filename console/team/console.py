@@ -48,6 +48,7 @@ from console.team.link import BusError, BusOptions, connect, ensure_layout
 from console.team.outbox import FactOutbox
 from console.team.schema import BadFact, Fact, decode
 from console.team.subjects import CALLS_BUCKET, FACTS_STREAM, NODES_BUCKET, Subjects
+from console.team.tasks import supervised
 
 __all__ = ["NODE_DEAD_S", "TeamBus", "TeamEngine", "TeamEngineThread"]
 
@@ -116,6 +117,7 @@ class TeamEngine:
         self.bad_facts = 0
         self._applied: dict[tuple[str, str, str], int] = {}
         self._joined = False
+        self._lost = False
         self._held: list[Fact] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._subs: list[Any] = []
@@ -182,16 +184,20 @@ class TeamEngine:
         self._subs.append(await nc.subscribe(self.subjects.all_facts(), cb=self._on_fact,
                                              pending_msgs_limit=500_000))
         await self._late_join()
-        self._tasks.append(asyncio.get_running_loop().create_task(self._watch_nodes()))
+        self._tasks.append(supervised("watch nodes", self._watch_nodes))
         with contextlib.suppress(Exception):
             await self._start_replica()
 
     def _bus_state(self, state: str) -> None:
-        previous, self.state = self.state, state
-        if state.startswith("disconnected") and previous == "connected":
+        if state.startswith("error") and self.state.startswith("disconnected"):
+            return  # the reason a reconnection failed: still disconnected, as shown
+        self.state = state
+        if state.startswith("disconnected") and not self._lost:
+            self._lost = True
             self.bus.deliver(StreamProblem(None, None, "bus", "lost the team bus; "
                                            "reconnecting", time.time()))
-        elif state == "connected" and previous.startswith("disconnected"):
+        elif state == "connected" and self._lost:
+            self._lost = False
             self.bus.deliver(StreamProblem(None, None, "bus", "team bus reconnected",
                                            time.time()))
             if self.loop is not None and self._joined:
@@ -284,7 +290,11 @@ class TeamEngine:
         if isinstance(ev, CallStarted):
             if call is not None and call.state == "active":
                 return  # replayed start of a call already on the wall
-            self.registry.calls[call_id] = RemoteCall(call_id, ev.node or fact.node)
+            node = ev.node or fact.node
+            self.registry.calls[call_id] = RemoteCall(call_id, node)
+            # A node is watched from its first call on, even before its first heartbeat:
+            # one that dies at once must still have its calls shown as interrupted.
+            self.nodes.setdefault(node, {"node": node, "seen": time.monotonic()})
         elif call is None:
             return  # a fact of a call that ended before this console joined
         elif isinstance(ev, CallEnded):

@@ -47,6 +47,7 @@ from console.team.link import BusError, BusOptions, connect, ensure_layout
 from console.team.outbox import FactOutbox
 from console.team.schema import Fact
 from console.team.subjects import AUDIO_STORE, CALLS_BUCKET, NODES_BUCKET, Subjects, token
+from console.team.tasks import supervised
 
 __all__ = ["TeamNode"]
 
@@ -139,11 +140,10 @@ class TeamNode:
                                              cb=self._on_command))
         self._subs.append(await nc.subscribe(self.subjects.all_talk(self.name),
                                              cb=self._on_talk))
-        loop = asyncio.get_running_loop()
-        self._tasks += [loop.create_task(self._heartbeat()),
-                        loop.create_task(self._send_waves()),
-                        loop.create_task(self._send_audio()),
-                        loop.create_task(self._expire_leases())]
+        self._tasks += [supervised("heartbeat", self._heartbeat),
+                        supervised("waves", self._send_waves),
+                        supervised("audio", self._send_audio),
+                        supervised("leases", self._expire_leases)]
         self.outbox.js = self.js
         self.outbox._wake.set()
         self.state = "connected"
@@ -284,8 +284,8 @@ class TeamNode:
             data = orjson.dumps(info)
             with contextlib.suppress(Exception):
                 await self.nc.publish(self.subjects.heartbeat(self.name), data)
-                if beats % 5 == 0:
-                    await self.kv_nodes.put(self.name, data)
+                if beats % 5 == 0:  # for `calls --bus`, which has no time to wait for beats
+                    await asyncio.wait_for(self.kv_nodes.put(self.name, data), 2.0)
             beats += 1
             await asyncio.sleep(HEARTBEAT_S)
 

@@ -82,7 +82,7 @@ def decode(data: bytes) -> Fact:
         raise BadFact(f"not JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise BadFact("a fact must be a JSON object")
-    if obj.get("v") != VERSION:
+    if type(obj.get("v")) is not int or obj["v"] != VERSION:  # true and 1.0 equal 1
         raise BadFact(f"unsupported fact version {obj.get('v')!r} (this console reads {VERSION})")
     node, run, n = obj.get("node"), obj.get("run", ""), obj.get("n")
     if not isinstance(node, str) or not 0 < len(node) <= 64:

@@ -338,8 +338,20 @@ def cmd_whisper(args: argparse.Namespace) -> int:
 
 
 def cmd_bus(args: argparse.Namespace) -> int:
+    import signal
+    import time
+
+    from console.server.logmask import protect_secrets
     from console.team.busserver import BusServer, BusServerError
 
+    # Before the server starts: a signal at any moment stops it too, never leaves it orphaned.
+    stop = [False]
+
+    def halt(*_a: object) -> None:
+        stop[0] = True
+
+    signal.signal(signal.SIGTERM, halt)
+    signal.signal(signal.SIGINT, halt)
     if args.store:
         store = Path(args.store).expanduser()
     else:
@@ -353,30 +365,17 @@ def cmd_bus(args: argparse.Namespace) -> int:
         server = BusServer(store, port=args.port, host=args.host, user=args.user or "",
                            password=args.password or "", token=args.token or "",
                            tls_cert=args.tls_cert or "", tls_key=args.tls_key or "")
+        protect_secrets(server.token, server.password)
         server.start(quiet=False)
     except (BusServerError, OSError) as exc:
         raise SystemExit(f"coach-console: {exc}") from None
-    from console.server.logmask import protect_secrets
-
-    protect_secrets(server.token, server.password)
     print(f"Coach Console team bus (nats-server with JetStream) on port {server.port}",
           flush=True)
     print(f"  Store: {store}", flush=True)
     print(f"  Nodes:    coach-console serve --bus {server.url('HOST')} --node NAME", flush=True)
     print(f"  Consoles: coach-console --bus {server.url('HOST')}", flush=True)
-    import signal
-
-    stop = [False]
-
-    def halt(*_a: object) -> None:
-        stop[0] = True
-
-    signal.signal(signal.SIGTERM, halt)
-    signal.signal(signal.SIGINT, halt)
     proc = server.process
     assert proc is not None
-    import time
-
     while not stop[0] and proc.poll() is None:
         time.sleep(0.2)
     code = proc.poll()

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import numpy.typing as npt
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from console.audio.codecs import make_encoder, resample
 from console.protocol.twilio import signature
@@ -332,7 +332,7 @@ async def _play_leg(leg: _Leg, opts: SimOptions, n: int, rng: random.Random) -> 
     try:
         ws = await connect(url, additional_headers=_headers(opts, url), compression=None,
                            max_size=2**22, open_timeout=10, close_timeout=5, **_tls(opts))
-    except (TimeoutError, OSError, InvalidStatus) as exc:
+    except (TimeoutError, OSError, InvalidHandshake) as exc:
         leg.result.error = f"connect failed: {exc}"
         return leg.result
     receiver = asyncio.create_task(leg.receive(ws))

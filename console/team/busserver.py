@@ -109,7 +109,8 @@ class BusServer:
             if self.process.poll() is not None:
                 err = self.process.stderr.read().decode(errors="replace") if (
                     self.process.stderr) else ""
-                raise BusServerError(f"nats-server exited: {err.strip()[-400:]}")
+                raise BusServerError(f"nats-server exited: {err.strip()[-400:]}" if err
+                                     else "nats-server exited (its messages are above)")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), 0.2):
                     return

@@ -65,7 +65,9 @@ class _Session:
         now = time.time()
         for c in calls:
             node = nodes.get(c.get("node", ""), {})
-            gone = node.get("stopped") or now - float(node.get("at", 0)) > NODE_STALE_S
+            at = node.get("at", 0)
+            gone = node.get("stopped") or type(at) not in (int, float) \
+                or now - at > NODE_STALE_S
             if c.get("state") == "active" and gone:
                 c["state"] = "interrupted"  # its node went away without saying so
         return calls

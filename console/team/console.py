@@ -490,9 +490,25 @@ async def read_summaries(kv: Any, team: str) -> list[dict[str, Any]]:
         with contextlib.suppress(Exception):
             entry = await kv.get(key)
             info = orjson.loads(entry.value)
-            if isinstance(info, dict) and isinstance(info.get("id"), str):
+            if _summary_ok(info):
                 out.append(info)
     return out
+
+
+def _summary_ok(info: Any) -> bool:
+    """A summary as a node writes it (any peer holding the bus token can write the bucket,
+    and `calls` formats, sorts and dates these fields)."""
+    if not isinstance(info, dict) or not isinstance(info.get("id"), str) \
+            or not isinstance(info.get("node", ""), str):
+        return False
+    if not all(isinstance(info.get(k), str | None)
+               for k in ("state", "provider", "from", "to", "codec")):
+        return False
+    for key in ("started_at", "ended_at"):
+        at = info.get(key)
+        if at is not None and (type(at) not in (int, float) or not 0 <= at < 1e11):
+            return False
+    return isinstance(info.get("stream_ids", []), list)
 
 
 async def read_nodes(js: Any) -> dict[str, dict[str, Any]]:
@@ -504,7 +520,9 @@ async def read_nodes(js: Any) -> dict[str, dict[str, Any]]:
     out = {}
     for key in keys:
         with contextlib.suppress(Exception):
-            out[key] = orjson.loads((await kv.get(key)).value)
+            info = orjson.loads((await kv.get(key)).value)
+            if isinstance(info, dict):  # a peer may have written anything here
+                out[key] = info
     return out
 
 

@@ -29,6 +29,17 @@ FACTS_MAX_AGE_S = 30 * 86400.0  # the team's event log; the archive keeps histor
 DUPLICATE_WINDOW_S = 600.0  # a fact re-sent after a reconnect within this is stored once
 
 
+class _TlsCloseNoise(logging.Filter):
+    """nats-py's TLS upgrade makes asyncio warn on every close ("returning true from
+    eof_received() has no effect when using ssl"): noise, and a second line on errors."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "eof_received() has no effect when using ssl" not in record.getMessage()
+
+
+logging.getLogger("asyncio").addFilter(_TlsCloseNoise())
+
+
 class BusError(RuntimeError):
     """The bus cannot be used: the one-line reason (refused credentials, unreachable...)."""
 

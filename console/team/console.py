@@ -47,7 +47,14 @@ from console.store.files import private_dir
 from console.team.link import BusError, BusOptions, connect, ensure_layout
 from console.team.outbox import FactOutbox
 from console.team.schema import BadFact, Fact, decode
-from console.team.subjects import CALLS_BUCKET, FACTS_STREAM, NODES_BUCKET, Subjects
+from console.team.subjects import (
+    AUDIO_STORE,
+    CALLS_BUCKET,
+    FACTS_STREAM,
+    NODES_BUCKET,
+    Subjects,
+    token,
+)
 from console.team.tasks import supervised
 
 __all__ = ["NODE_DEAD_S", "TeamBus", "TeamEngine", "TeamEngineThread"]
@@ -453,6 +460,34 @@ class TeamEngine:
         except Exception as exc:
             text = type(exc).__name__
             return {"ok": False, "reason": f"Node {node} did not answer ({text})."}
+
+    def fetch_audio(self, call_id: str, timeout: float = 60.0) -> bytes:
+        """A recorded call's WAV from the team's object store (blocking: call it from a
+        worker thread). NotRecorded says why there is none."""
+        from console.store.export_wav import NotRecorded
+
+        loop = self.loop
+        if loop is None or self.js is None:
+            raise NotRecorded(f"not connected to the team bus ({self.state})")
+        return asyncio.run_coroutine_threadsafe(self._fetch_audio(call_id),
+                                                loop).result(timeout)
+
+    async def _fetch_audio(self, call_id: str) -> bytes:
+        from nats.js.errors import NotFoundError, ObjectNotFoundError
+
+        from console.store.export_wav import NotRecorded
+
+        store = await self.js.object_store(AUDIO_STORE)
+        try:
+            result = await store.get(token(call_id) + ".wav")
+        except (NotFoundError, ObjectNotFoundError):
+            call = self.registry.calls.get(call_id)
+            if call is not None and call.state == "active":
+                raise NotRecorded(f"call {call_id} is still live: its audio reaches the "
+                                  "team's bus when it ends") from None
+            raise NotRecorded(f"no audio of call {call_id} on the team's bus: its node was "
+                              "not recording (serve --record)") from None
+        return bytes(result.data)
 
     def set_focus(self, call_id: str | None) -> None:
         self._focus = call_id

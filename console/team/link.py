@@ -149,11 +149,12 @@ async def connect(opts: BusOptions, name: str, *, wait: bool = False,
             state("connected")
             return nc
         except Exception as exc:
+            cause: BaseException = exc
             if isinstance(exc, nats.errors.NoServersError) and last_error:
-                exc = last_error[0]  # what actually went wrong with the one server
-            reason = _reason(exc)
+                cause = last_error[0]  # what actually went wrong with the one server
+            reason = _reason(cause)
             if "authorization" in reason.lower() or "authentication" in reason.lower() \
-                    or not wait or isinstance(exc, BusError):
+                    or not wait or isinstance(cause, BusError):
                 raise BusError(f"bus {opts.shown_url}: {reason}") from None
             state(f"unreachable: {reason}; retrying")
             await asyncio.sleep(delay)

@@ -21,6 +21,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,7 +93,7 @@ class TeamNode:
         self._audio_wake = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._subs: list[Any] = []
-        self._unsubscribe = None
+        self._unsubscribe: Callable[[], None] | None = None
         self.bad_commands = 0
         self.bad_talk = 0
 

@@ -44,6 +44,7 @@ class Console:
         self.bridge = EngineBridge(self.engine)
         self.window = MainWindow(self.bridge, settings)
         self.window.engine_error = error
+        self._wire_history()
         self.audio: SupervisorAudio | None = None
         # Volume and ears are saved once the supervisor stops adjusting, not on every step.
         self._prefs_timer = QTimer()
@@ -74,6 +75,10 @@ class Console:
             return (f"not listening: cannot use {settings.host}:{settings.port} "
                     f"({exc.strerror or exc}); choose another port in Settings")
         return ""
+
+    def _wire_history(self) -> None:
+        """In team mode History plays and exports recordings from the team's bus."""
+        self.window.history.remote_audio = getattr(self.engine, "fetch_audio", None)
 
     def _start_audio(self, settings: Settings) -> None:
         """Listen, whisper and barge, when this machine has sound at all; otherwise the
@@ -186,6 +191,7 @@ class Console:
         self.bridge = EngineBridge(self.engine)
         self.window.engine_error = error
         self.window.rebind(self.bridge, settings)
+        self._wire_history()
         self._start_audio(settings)
         if demo_on:
             self.set_demo(True)

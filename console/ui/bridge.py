@@ -20,7 +20,8 @@ from console.core.events import (
     SpeechActivity,
     TranscriptSegment,
 )
-from console.engine import Engine, EngineStats
+from console.core.source import CallSource
+from console.engine import EngineStats
 
 __all__ = ["HARD_LIMIT", "SOFT_LIMIT", "EngineBridge"]
 
@@ -32,7 +33,7 @@ _REFRESH_ONLY = (SpeechActivity, SentimentSample, ConversationUpdate)
 class EngineBridge(QObject):
     events = Signal(list)  # a batch of CallEvent, in order
 
-    def __init__(self, engine: Engine, interval_ms: int = 50,
+    def __init__(self, engine: CallSource, interval_ms: int = 50,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.engine = engine

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -86,6 +87,9 @@ class HistoryPanel(QWidget):
     audit = Signal(str, str, str)  # call id, action, detail: for the audit trail
     playbackStarted = Signal(int, object)  # playback number, its player or why it cannot
     playbackEnded = Signal(int, str)  # playback number, "" at the end or what went wrong
+
+    # Team mode: the recorded call's WAV from the team's bus (blocking; from worker threads).
+    remote_audio: Callable[[str], bytes] | None = None
 
     def __init__(self, data_dir: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -325,7 +329,7 @@ class HistoryPanel(QWidget):
             self.events.addItem(f"{format_duration(a['at_s'])}  alert {a['rule']}: {a['text']}")
         for a in detail["audit"]:
             self.events.addItem(f"{_local(a['at'])}  supervisor {a['action']} {a['detail']}")
-        self.play_button.setEnabled(bool(detail["recorded"]))
+        self.play_button.setEnabled(bool(detail["recorded"]) or self.remote_audio is not None)
         self.play_button.setToolTip("" if detail["recorded"] else
                                     "This call was not recorded (Settings > Calls > Record)")
         self.export_one.setEnabled(True)
@@ -355,7 +359,10 @@ class HistoryPanel(QWidget):
                 result = "No call store in this data folder."
             else:
                 try:
-                    stereo, rate = call_audio(conn, Path(data_dir), call_id)
+                    if self.remote_audio is not None:  # team mode: the WAV is on the bus
+                        stereo, rate = _wav_samples(self.remote_audio(call_id))
+                    else:
+                        stereo, rate = call_audio(conn, Path(data_dir), call_id)
                 except NotRecorded as exc:
                     stereo, rate, result = None, 0, str(exc)
                 except Exception as exc:  # unreadable files: said, never fatal
@@ -453,7 +460,9 @@ class HistoryPanel(QWidget):
                 for call_id in ids:
                     target = folder / f"{file_name(call_id)}.{fmt}"
                     try:
-                        if fmt == "wav":
+                        if fmt == "wav" and self.remote_audio is not None:
+                            target.write_bytes(self.remote_audio(call_id))
+                        elif fmt == "wav":
                             export_wav(conn, data_dir, call_id, target)
                         else:
                             target.write_text(render(call_detail(conn, call_id), fmt),
@@ -488,3 +497,18 @@ class HistoryPanel(QWidget):
             player.stop(timeout=1.0)
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._audio_pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _wav_samples(data: bytes) -> tuple[Any, int]:
+    """(frames, 2) samples and rate of a WAV held in memory (a team call's recording)."""
+    import tempfile
+
+    from console.audio.wav import read_wav
+
+    with tempfile.NamedTemporaryFile(suffix=".wav") as f:
+        f.write(data)
+        f.flush()
+        pcm, rate = read_wav(f.name)
+    if pcm.shape[1] == 1:
+        pcm = np.repeat(pcm, 2, axis=1)
+    return pcm[:, :2].copy(), rate

@@ -149,6 +149,23 @@ class SettingsDialog(QDialog):
         self.theme = QComboBox()
         self.theme.addItems(["dark", "light"])
         self.theme.setCurrentText(settings.theme)
+        self.supervisor = QLineEdit(settings.supervisor_name)
+        self.supervisor.setPlaceholderText(settings.supervisor())
+        self.supervisor.setToolTip("Written with every listen, whisper, barge and export in "
+                                   "the call's audit trail")
+        self.bus_url = QLineEdit(settings.bus_url)
+        self.bus_url.setPlaceholderText("Empty: this computer alone. nats://bus.example.com:4222")
+        self.bus_url.setToolTip("The team's NATS bus. Credentials may be in the URL "
+                                "(nats://user:password@host:4222, nats://TOKEN@host:4222) or "
+                                "below; tls://host:4222 for TLS")
+        self.bus_user = QLineEdit(settings.bus_user)
+        self.bus_password = QLineEdit(settings.bus_password)
+        self.bus_password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.bus_token = QLineEdit(settings.bus_token)
+        self.bus_token.setEchoMode(QLineEdit.EchoMode.Password)
+        self.bus_ca = QLineEdit(settings.bus_tls_ca)
+        self.bus_ca.setPlaceholderText("CA certificate (PEM), when the bus's is not public")
+        self.team = QLineEdit(settings.team)
 
         tabs = QTabWidget()
         for title, rows in (
@@ -174,6 +191,10 @@ class SettingsDialog(QDialog):
                                   ("Speech model folder", self.model_path),
                                   ("Voice detection", self.vad),
                                   ("Theme", self.theme)]),
+            ("Team", [("Your name", self.supervisor), ("Team bus", self.bus_url),
+                      ("Bus user", self.bus_user), ("Bus password", self.bus_password),
+                      ("Bus token", self.bus_token), ("Bus CA certificate", self.bus_ca),
+                      ("Team name", self.team)]),
         ):
             page = QWidget()
             form = QFormLayout(page)
@@ -232,6 +253,13 @@ class SettingsDialog(QDialog):
             alerts_file=self.alerts_file.text().strip(),
             redaction=self.redaction.isChecked(),
             theme=self.theme.currentText(),
+            supervisor_name=self.supervisor.text().strip(),
+            bus_url=self.bus_url.text().strip(),
+            bus_user=self.bus_user.text().strip(),
+            bus_password=self.bus_password.text(),
+            bus_token=self.bus_token.text().strip(),
+            bus_tls_ca=self.bus_ca.text().strip(),
+            team=self.team.text().strip() or "team",
         )
         if not s.no_auth and not s.token:
             raise ConfigError("the stream token is empty: regenerate one, or accept streams "

@@ -120,3 +120,30 @@ def test_settings_dialog_is_owned_by_qt_and_gone_once_closed(console, qtbot) -> 
     qtbot.waitUntil(lambda: not any(d.isVisible() for d in w.findChildren(SettingsDialog)),
                     timeout=5000)
     qtbot.waitUntil(lambda: not w.findChildren(SettingsDialog), timeout=5000)
+
+
+def test_team_settings_round_trip_and_checks(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    d = SettingsDialog(Settings(token="abc", data_dir=str(tmp_path / "d")), DEVICES)
+    qtbot.addWidget(d)
+    assert d.bus_url.text() == "" and d.team.text() == "team"
+    assert d.supervisor.placeholderText()  # the user's name stands in when none is given
+    d.bus_url.setText("http://bus.example.com:4222")
+    d.accept()
+    assert d.result_settings is None and "nats://" in d.error.text()
+    d.bus_url.setText("nats://bus.example.com:4222")
+    d.team.setText("bad team!")
+    d.accept()
+    assert d.result_settings is None and "team name" in d.error.text()
+    d.team.setText("north-1")
+    d.bus_user.setText("ana")
+    d.bus_password.setText("pw secret")
+    d.supervisor.setText("Ana Silva")
+    d.accept()
+    new = d.result_settings
+    assert new is not None
+    assert (new.bus_url, new.bus_user, new.bus_password, new.team, new.supervisor()) == (
+        "nats://bus.example.com:4222", "ana", "pw secret", "north-1", "Ana Silva")
+    path = tmp_path / "c.toml"
+    save(new, path)
+    assert load(path).bus_password == "pw secret"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"  # it holds the bus password

@@ -369,6 +369,13 @@ def cmd_bus(args: argparse.Namespace) -> int:
         server.start(quiet=False)
     except (BusServerError, OSError) as exc:
         raise SystemExit(f"coach-console: {exc}") from None
+    try:  # the product's stream, buckets and object store, ready before anyone joins
+        if not server.tls_cert:  # (over TLS the first node or console sets them up)
+            asyncio.run(_bus_layout(server.url()))
+    except Exception as exc:
+        server.stop()
+        raise SystemExit(f"coach-console: the bus started but could not be set up: {exc}") \
+            from None
     print(f"Coach Console team bus (nats-server with JetStream) on port {server.port}",
           flush=True)
     print(f"  Store: {store}", flush=True)
@@ -381,6 +388,16 @@ def cmd_bus(args: argparse.Namespace) -> int:
     code = proc.poll()
     server.stop()
     return 0 if code in (None, 0) else 1
+
+
+async def _bus_layout(url: str) -> None:
+    from console.team.link import BusOptions, connect, ensure_layout
+
+    nc = await connect(BusOptions(url), "coach-console bus")
+    try:
+        await ensure_layout(nc.jetstream())
+    finally:
+        await nc.close()
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

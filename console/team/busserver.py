@@ -93,7 +93,10 @@ class BusServer:
 
     def url(self, host: str = "127.0.0.1") -> str:
         scheme = "tls" if self.tls_cert else "nats"
-        cred = f"{self.user}:{self.password}" if self.user else self.token
+        from urllib.parse import quote
+
+        cred = (f"{quote(self.user, safe='')}:{quote(self.password, safe='')}" if self.user
+                else quote(self.token, safe=""))
         return f"{scheme}://{cred}@{host}:{self.port}"
 
     def start(self, timeout: float = 10.0, quiet: bool = True) -> None:

@@ -233,22 +233,19 @@ class TeamEngine:
         """Live calls with their story so far, then live facts (held meanwhile)."""
         self._joined = False
         try:
-            summaries = await self.live_summaries()
+            summaries = await read_summaries(self.kv_calls, self.opts.team)
+            # Live calls, and calls this console still shows live that ended meanwhile
+            # (a reconnect): replaying them brings their end too.
+            shown = {c.id for c in self.registry.calls.values() if c.state == "active"}
             for info in summaries:
-                await self._replay_call(info["id"])
+                if info.get("state") == "active" or info["id"] in shown:
+                    await self._replay_call(info["id"])
         except Exception as exc:
             log.warning("late join: %s", exc)
         held, self._held = self._held, []
         for fact in held:
             self._apply(fact)
         self._joined = True
-
-    async def live_summaries(self) -> list[dict[str, Any]]:
-        out = []
-        for info in await read_summaries(self.kv_calls, self.opts.team):
-            if info.get("state") == "active":
-                out.append(info)
-        return out
 
     async def _replay_call(self, call_id: str) -> None:
         from nats.js.api import DeliverPolicy

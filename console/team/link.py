@@ -112,8 +112,14 @@ async def connect(opts: BusOptions, name: str, *, wait: bool = False,
     async def closed_cb() -> None:
         state("closed")
 
+    # Credentials in the URL are taken out and decoded here: nats-py would send them
+    # percent-encoded, so a password with '@' or ':' could never be given in a URL.
+    parsed = urlparse(opts.url)
+    server = parsed._replace(netloc=parsed.netloc.rsplit("@", 1)[-1]).geturl()
+    url_user = unquote(parsed.username or "")
+    url_password = unquote(parsed.password or "")
     kwargs: dict[str, Any] = dict(
-        servers=[opts.url], name=name, error_cb=error_cb, disconnected_cb=disconnected_cb,
+        servers=[server], name=name, error_cb=error_cb, disconnected_cb=disconnected_cb,
         reconnected_cb=reconnected_cb, closed_cb=closed_cb, connect_timeout=timeout,
         max_reconnect_attempts=-1, reconnect_time_wait=0.5, ping_interval=2,
         max_outstanding_pings=2, allow_reconnect=True,
@@ -122,8 +128,12 @@ async def connect(opts: BusOptions, name: str, *, wait: bool = False,
         pending_size=8 * 1024 * 1024)
     if opts.user:
         kwargs.update(user=opts.user, password=opts.password)
+    elif url_user and parsed.password is not None:
+        kwargs.update(user=url_user, password=url_password)
     if opts.token:
         kwargs["token"] = opts.token
+    elif url_user and parsed.password is None and not opts.user:
+        kwargs["token"] = url_user
     if opts.creds:
         kwargs["user_credentials"] = opts.creds
     try:

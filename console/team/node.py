@@ -407,6 +407,11 @@ class TeamNode:
                 self._end_talk(call_id, _text(req, "why", 200,
                                               default="stopped by the supervisor"))
             return {"ok": True}
+        if action == "clear":  # whatever the platform still plays of a supervisor, stop it
+            for stream in call.open_streams:
+                self._send(stream, SendClear())
+            self._audit(call_id, "clear", f"by {who} over the bus", supervisor)
+            return {"ok": True}
         if action == "focus":
             self.engine.set_focus(call_id)
             return {"ok": True}

@@ -4,6 +4,7 @@ and `whisper` with --bus."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -12,6 +13,19 @@ from team_support import Node, run, simulate, wait_until
 
 from console.audio.wav import read_wav, write_wav
 from console.team.busserver import BusServer
+
+
+async def _command(url: str, node: str, payload: dict) -> dict:  # type: ignore[type-arg]
+    import nats
+    import orjson
+
+    nc = await nats.connect(url)
+    try:
+        msg = await nc.request(f"coach.team.cmd.{node}", orjson.dumps(
+            {"console": "test", "supervisor": "Dana Reyes", **payload}), timeout=5)
+        return orjson.loads(msg.data)  # type: ignore[no-any-return]
+    finally:
+        await nc.close()
 
 
 def _calls(url: str) -> list[dict]:  # type: ignore[type-arg]
@@ -52,12 +66,18 @@ def test_calls_export_listen_whisper_across_nodes(bus: BusServer, tmp_path: Path
                     check=False)
         assert barge.returncode != 0
         assert barge.stderr.count("\n") == 1 and "Cannot barge" in barge.stderr
+        # clear: whatever the platform still plays of a supervisor stops
+        assert asyncio.run(_command(url, "east", {"action": "clear", "call_id": east["id"]}))[
+            "ok"] is True
         for proc in sims:
             proc.communicate(timeout=60)
         back = json.loads((tmp_path / "back-a.json").read_text())
         media = [m for c in back for s in c["streams"] for m in s["received"]
                  if m.get("event") == "media"]
         assert len(media) == 50  # one second of 20 ms frames, all of it
+        clears = [m for c in back for s in c["streams"] for m in s["received"]
+                  if m.get("event") == "clear"]
+        assert len(clears) == 2  # the end of the whisper, and the clear command
 
         ended = wait_until(lambda: all(c["state"] == "ended" for c in _calls(url))
                            and _calls(url))
@@ -74,6 +94,7 @@ def test_calls_export_listen_whisper_across_nodes(bus: BusServer, tmp_path: Path
         audit = east_json["audit"]
         assert [a["action"] for a in audit if a["action"].startswith(("whisper", "barge"))] \
             == ["whisper_start", "whisper_stop", "barge_refused"]
+        assert "clear" in [a["action"] for a in audit]
         assert [a["supervisor"] for a in audit if a["action"].startswith("whisper")] \
             == ["Dana Reyes", "Dana Reyes"]
         assert all(a["supervisor"] for a in audit)  # the user's name when none is given

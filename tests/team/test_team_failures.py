@@ -131,13 +131,16 @@ async def test_a_console_that_loses_the_bus_says_so_and_reconnects(bus: BusServe
     node = Node(bus.url(), "east", tmp_path / "east")
     engine, seen = _console(bus.url(), tmp_path)
     await engine.start()
-    sim = None
+    sim = simulate(node.url, "--calls", "1", "--duration", "4", "--seed", "30")
     try:
         await _until(lambda: engine.state == "connected")
-        bus.stop()
+        short = (await _until(lambda: [e for e in seen if isinstance(e, CallStarted)]))[0]
+        bus.stop()  # the call ends while nobody can hear of it
         await _until(lambda: engine.state.startswith("disconnected"), 10)
         assert any(isinstance(e, StreamProblem) and "lost the team bus" in e.message
                    for e in seen)
+        await _until(lambda: any("call ended" in line for line in _lines(node)), 15)
+        assert engine.registry.calls[short.call_id].state == "active"  # not heard yet
         restarted = BusServer(bus.store_dir, port=bus.port, host="127.0.0.1",
                               token="team-secret")
         restarted.start()
@@ -145,9 +148,15 @@ async def test_a_console_that_loses_the_bus_says_so_and_reconnects(bus: BusServe
             await _until(lambda: engine.state == "connected", 20)
             assert any(isinstance(e, StreamProblem) and "reconnected" in e.message
                        for e in seen)
+            # what happened meanwhile is caught up: the call that ended is shown ended
+            await _until(lambda: [e for e in seen if isinstance(e, CallEnded)
+                                  and e.call_id == short.call_id], 15)
+            assert engine.registry.calls[short.call_id].state == "ended"
+            sim.kill()
             # and calls flow again: the node reconnected too
             sim = simulate(node.url, "--calls", "1", "--duration", "6", "--seed", "31")
-            await _until(lambda: [e for e in seen if isinstance(e, CallStarted)], 20)
+            await _until(lambda: [e for e in seen if isinstance(e, CallStarted)
+                                  and e.call_id != short.call_id], 20)
         finally:
             await engine.stop()
             if sim is not None:

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import orjson
 
 from console.audio.ring import RingBuffer
@@ -44,6 +43,7 @@ from console.core.events import (
 )
 from console.engine import EngineStats
 from console.store.files import private_dir
+from console.team import wire
 from console.team.link import BusError, BusOptions, connect, ensure_layout
 from console.team.outbox import FactOutbox
 from console.team.schema import BadFact, Fact, decode
@@ -91,6 +91,7 @@ class RemoteCall:
     node: str
     state: str = "active"
     tracks: dict[str, str] = field(default_factory=dict)  # track key -> role
+    ended: float = 0.0  # monotonic time it ended here
 
 
 class RemoteRegistry:
@@ -131,6 +132,7 @@ class TeamEngine:
         self.replica: Any = None
         self._replica_sub: Any = None
         self._focus: str | None = None
+        self._wave_at: dict[str, int] = {}
         self.shown_at: dict[str, float] = {}  # for the bench: segment id -> time applied
 
     def _replica_dir(self) -> Path:
@@ -305,6 +307,7 @@ class TeamEngine:
             if call.state != "active":
                 return
             call.state = ev.state
+            call.ended = time.monotonic()
         elif isinstance(ev, TrackOpened):
             call.tracks[ev.track_key] = ev.role.value
             self.registry.rings.setdefault(ev.track_key, RingBuffer(WAVE_RING_S, WAVE_RATE))
@@ -336,24 +339,24 @@ class TeamEngine:
 
     async def _on_wave(self, msg: Any) -> None:
         try:
-            obj = orjson.loads(msg.data)
-            tracks = obj["tracks"] if isinstance(obj, dict) else None
-            if not isinstance(tracks, list) or len(tracks) > 16:
-                raise ValueError
-            for t in tracks:
-                ring = self.registry.rings.get(t["k"]) if isinstance(t, dict) else None
-                if ring is None:
-                    continue
-                peaks = t["p"]
-                pos = t["pos"]
-                if not isinstance(peaks, list) or len(peaks) > 4000 or type(pos) is not int:
-                    raise ValueError
-                values = np.clip(np.asarray(peaks, dtype=np.int64), 0, 32767).astype(np.int16)
-                if pos > ring.written:
-                    ring.write_silence(min(pos - ring.written, WAVE_RATE * 5))
-                ring.write(values)
-        except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+            _call, tracks = wire.unpack_wave(msg.data)
+        except wire.BadAudio:
             self.bad_facts += 1
+            return
+        for key, _role, pos, values in tracks:
+            ring = self.registry.rings.get(key)
+            if ring is None:
+                continue
+            # The ring starts where this console came in; `_wave_at` maps the node's point
+            # positions onto it, so lost messages leave a gap and repeats are not drawn twice.
+            offset = self._wave_at.setdefault(key, pos - ring.written)
+            gap = pos - (ring.written + offset)
+            if gap > 0:
+                ring.write_silence(min(gap, WAVE_RATE * 5))
+                self._wave_at[key] = pos - ring.written
+            elif gap < 0:
+                values = values[-gap:]
+            ring.write(values)
 
     async def _on_heartbeat(self, msg: Any) -> None:
         try:
@@ -374,11 +377,22 @@ class TeamEngine:
         while True:
             await asyncio.sleep(0.5)
             now = time.monotonic()
+            self._forget_ended(now)
             for name, info in list(self.nodes.items()):
                 if info.get("dead") or now - info["seen"] < NODE_DEAD_S:
                     continue
                 info["dead"] = True
                 await self._node_gone(name)
+
+    def _forget_ended(self, now: float, grace_s: float = 60.0) -> None:
+        """Ended calls' rings go a minute after the end (the window has let go of them by
+        then): a console open for weeks does not grow."""
+        for call in [c for c in self.registry.calls.values()
+                     if c.state != "active" and now - c.ended > grace_s]:
+            for key in call.tracks:
+                self.registry.rings.pop(key, None)
+                self._wave_at.pop(key, None)
+            del self.registry.calls[call.id]
 
     async def _node_gone(self, name: str) -> None:
         calls = [c for c in self.registry.calls.values()
@@ -391,6 +405,7 @@ class TeamEngine:
             self.bus.deliver(StreamProblem(call.id, None, "node",
                                            f"node {name} stopped answering", now))
             call.state = "interrupted"
+            call.ended = time.monotonic()
             self.bus.deliver(CallEnded(call.id, now, "interrupted"))
             await self._claim_interrupted(call.id, now)
 

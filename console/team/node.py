@@ -86,9 +86,7 @@ class TeamNode:
         self.state = "starting"
         self.listeners: dict[str, dict[str, float]] = {}  # call -> console -> lease end
         self.talks: dict[str, _Talk] = {}  # call -> the one supervisor talking on it
-        self._wave: dict[str, tuple[TrackState, list[np.ndarray], int]] = {}
-        self._rest: dict[str, np.ndarray] = {}
-        self._wave_pos: dict[str, int] = {}
+        self._wave_pos: dict[str, int] = {}  # track key -> ring position sent up to
         self._audio_out: list[tuple[str, bytes]] = []
         self._audio_wake = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -295,29 +293,16 @@ class TeamNode:
     def feed(self, track: TrackState, pcm: np.ndarray) -> None:
         """Every decoded frame of every track (engine loop): envelope points for the wall;
         the samples themselves only for calls a console listens to."""
-        key = track.key
-        rest = self._rest.get(key)
-        data = pcm if rest is None or not rest.size else np.concatenate((rest, pcm))
-        step = max(1, track.rate // WAVE_RATE)
-        whole = data.size - data.size % step
-        if whole:
-            peaks = np.abs(data[:whole].reshape(-1, step).astype(np.int32)).max(axis=1)
-            entry = self._wave.get(key)
-            if entry is None:
-                self._wave[key] = (track, [peaks], self._wave_pos.get(key, 0))
-            else:
-                entry[1].append(peaks)
-        self._rest[key] = data[whole:].copy() if whole < data.size else data[:0]
+        # Envelopes need nothing per frame: _send_waves reads each track's ring buffer.
         if track.call_id in self.listeners:
-            header = {"call": track.call_id, "k": key, "r": track.role.value,
+            header = {"call": track.call_id, "k": track.key, "r": track.role.value,
                       "rate": track.rate, "pos": track.position - pcm.size}
             self._audio_out.append((self.subjects.audio(self.name, track.call_id),
                                     wire.pack(header, pcm)))
             self._audio_wake.set()
 
     def track_ended(self, track: TrackState) -> None:
-        self._rest.pop(track.key, None)
-        self._wave_pos.pop(track.key, None)
+        pass
 
     async def _send_audio(self) -> None:
         while True:
@@ -329,20 +314,37 @@ class TeamNode:
                     await self.nc.publish(subject, data)
 
     async def _send_waves(self) -> None:
+        """Ten times a second, each live track's envelope since the last time (from its ring
+        buffer: one read per track, no work per frame), one message per call."""
         while True:
             await asyncio.sleep(WAVE_EVERY_S)
-            waves, self._wave = self._wave, {}
-            by_call: dict[str, list[dict[str, Any]]] = {}
-            for key, (track, parts, pos) in waves.items():
-                peaks = np.concatenate(parts) if len(parts) > 1 else parts[0]
-                self._wave_pos[key] = pos + peaks.size
-                by_call.setdefault(track.call_id, []).append(
-                    {"k": key, "r": track.role.value, "pos": pos,
-                     "p": np.minimum(peaks, 32767).tolist()})
-            for call_id, tracks in by_call.items():
-                data = orjson.dumps({"call": call_id, "rate": WAVE_RATE, "tracks": tracks})
-                with contextlib.suppress(Exception):
-                    await self.nc.publish(self.subjects.wave(self.name, call_id), data)
+            done: dict[str, int] = {}
+            for call in self.engine.registry.active_calls():
+                tracks: list[tuple[str, str, int]] = []
+                points: list[np.ndarray] = []
+                for stream in call.open_streams:
+                    for track in stream.tracks.values():
+                        ring = track.ring
+                        step = max(1, track.rate // WAVE_RATE)
+                        last = self._wave_pos.get(track.key, ring.written - ring.written % step)
+                        last = max(last, ring.written - ring.capacity // 2)
+                        n = ring.written - last
+                        n -= n % step
+                        done[track.key] = last + n
+                        if n <= 0:
+                            continue
+                        buf = np.empty(n, np.int16)
+                        ring.read_into(buf, last)
+                        frames = buf.reshape(-1, step)
+                        # |x| of -32768 does not fit int16: the louder of max and -min, in int32
+                        peaks = np.maximum(frames.max(axis=1), -frames.min(axis=1).astype(np.int32))
+                        tracks.append((track.key, track.role.value, last // step))
+                        points.append(np.minimum(peaks, 32767))
+                if tracks:
+                    message = wire.pack_wave(call.id, WAVE_RATE, tracks, points)
+                    with contextlib.suppress(Exception):
+                        await self.nc.publish(self.subjects.wave(self.name, call.id), message)
+            self._wave_pos = done  # tracks that ended are forgotten here
 
     # --- commands -------------------------------------------------------------------------
 

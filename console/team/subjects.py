@@ -14,6 +14,7 @@ KV bucket `coach_calls` holds a summary per call (`calls --bus`, late join); buc
 
 from __future__ import annotations
 
+import functools
 import re
 
 __all__ = ["FACTS_STREAM", "Subjects", "token", "untoken"]
@@ -27,6 +28,7 @@ _SAFE = re.compile(r"[A-Za-z0-9-]")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
+@functools.lru_cache(maxsize=65536)  # subjects are made per frame for listened calls
 def token(text: str) -> str:
     """`text` as one subject token and KV key: letters, digits and '-' stay, every other
     byte becomes _XX (reversible, so distinct ids never share a subject)."""

@@ -67,3 +67,51 @@ def whole(header: dict[str, Any], key: str, low: int = 0, high: int = 2**53) -> 
     if type(value) is not int or not low <= value <= high:
         raise BadAudio(f"audio header {key!r} out of range")
     return value
+
+
+WAVE_MAGIC = b"CW1"
+
+
+def pack_wave(call_id: str, rate: int, tracks: list[tuple[str, str, int]],
+              peaks: list[npt.NDArray[np.int16]]) -> bytes:
+    """One call's waveform envelopes: header {"call", "rate", "tracks": [[key, role, pos,
+    n], ...]} then every track's points (int16, little-endian) one after another."""
+    head = orjson.dumps({"call": call_id, "rate": rate,
+                         "tracks": [[k, r, pos, int(p.size)]
+                                    for (k, r, pos), p in zip(tracks, peaks, strict=True)]})
+    return b"".join((WAVE_MAGIC, struct.pack(">H", len(head)), head,
+                     *(p.astype("<i2", copy=False).tobytes() for p in peaks)))
+
+
+def unpack_wave(data: bytes) -> tuple[str, list[tuple[str, str, int, npt.NDArray[np.int16]]]]:
+    """(call id, [(track key, role, position, points)]); BadAudio for anything malformed."""
+    if len(data) < 5 or data[:3] != WAVE_MAGIC:
+        raise BadAudio("not a waveform message")
+    (n,) = struct.unpack_from(">H", data, 3)
+    if n > 8192 or 5 + n > len(data):
+        raise BadAudio("bad waveform header length")
+    try:
+        header = orjson.loads(data[5:5 + n])
+    except orjson.JSONDecodeError:
+        raise BadAudio("waveform header is not JSON") from None
+    if not isinstance(header, dict):
+        raise BadAudio("waveform header must be an object")
+    call_id = text(header, "call")
+    tracks = header.get("tracks")
+    if not isinstance(tracks, list) or len(tracks) > 16:
+        raise BadAudio("waveform tracks must be a list of at most 16")
+    body = np.frombuffer(data[5 + n:len(data) - (len(data) - 5 - n) % 2], dtype="<i2")
+    out = []
+    at = 0
+    for t in tracks:
+        if not (isinstance(t, list) and len(t) == 4 and isinstance(t[0], str) and
+                isinstance(t[1], str) and len(t[0]) <= 256 and len(t[1]) <= 16 and
+                type(t[2]) is int and 0 <= t[2] < 2**53 and type(t[3]) is int and
+                0 <= t[3] <= 4000):
+            raise BadAudio("bad waveform track entry")
+        if at + t[3] > body.size:
+            raise BadAudio("waveform points missing")
+        out.append((t[0], t[1], t[2], np.clip(body[at:at + t[3]], 0, 32767).astype(np.int16)))
+        at += t[3]
+    return call_id, out
+

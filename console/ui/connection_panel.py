@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QGridLayout,
@@ -96,12 +99,41 @@ class ConnectionPanel(QWidget):
             self.tabs.addTab(page, title)
             self.snippet_edits[key] = edit
 
+        self.team = QLabel("")
+        self.team.setWordWrap(True)
+        self.team.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.team.setVisible(False)
+        self._team_nodes: list[tuple[str, str]] | None = None
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(24, 18, 24, 18)
         layout.addWidget(heading)
         layout.addWidget(intro)
+        layout.addWidget(self.team)
         layout.addLayout(grid)
         layout.addWidget(self.tabs, 1)
+
+    def set_team(self, bus: str, nodes: list[tuple[str, str]], codec: str = "PCMU",
+                 rate: int = 8000) -> None:
+        """Team mode: streams go to the ingest nodes, each with its own address and token;
+        the snippets are for the first node."""
+        if nodes == self._team_nodes:
+            return
+        self._team_nodes = list(nodes)
+        lines = "".join(f"<br>&nbsp;&nbsp;<b>{html.escape(name)}</b>&nbsp; "
+                        f"<code>{html.escape(url)}</code>" for name, url in nodes)
+        self.team.setText(
+            f"Team mode (bus {html.escape(bus)}): calls stream to the team's ingest nodes, "
+            f"not to this console. Each node prints its stream token when it starts."
+            + (lines or "<br>&nbsp;&nbsp;No ingest node is on the bus yet."))
+        self.team.setVisible(True)
+        first = nodes[0][1] if nodes else ""
+        self.url.setText(first)
+        self.token.setText("(the node's own stream token)")
+        snippets = make_snippets(first or "wss://node.example.com/stream", "<node token>",
+                                 "", codec, rate)
+        for key, edit in self.snippet_edits.items():
+            edit.setPlainText(getattr(snippets, key))
 
     def set_endpoint(self, url: str, token: str, public_url: str = "", codec: str = "PCMU",
                      rate: int = 8000) -> None:

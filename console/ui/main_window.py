@@ -357,6 +357,11 @@ class MainWindow(QMainWindow):
             health = (f"Team bus: {getattr(engine, 'error', '') or state}; "
                       f"{len(nodes)} node(s) {', '.join(sorted(nodes))}; "
                       f"{speech_summary(engine.transcription)}")
+            infos = getattr(engine, "nodes", {})
+            self.connection.set_team(engine.url, [
+                (n, str(infos[n].get("public_url") or infos[n].get("url") or ""))
+                for n in sorted(nodes)], self.settings.telnyx_bidirectional_codec,
+                self.settings.telnyx_bidirectional_rate)
         if self.bridge.dropped:
             health += f"; window behind, {self.bridge.dropped:,} updates skipped"
         self.status_labels["health"].setText(health)

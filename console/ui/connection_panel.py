@@ -121,7 +121,8 @@ class ConnectionPanel(QWidget):
             return
         self._team_nodes = list(nodes)
         lines = "".join(f"<br>&nbsp;&nbsp;<b>{html.escape(name)}</b>&nbsp; "
-                        f"<code>{html.escape(url)}</code>" for name, url in nodes)
+                        f"<code>{html.escape(url or 'address not known yet')}</code>"
+                        for name, url in nodes)
         self.team.setText(
             f"Team mode (bus {html.escape(bus)}): calls stream to the team's ingest nodes, "
             f"not to this console. Each node prints its stream token when it starts."

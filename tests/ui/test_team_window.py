@@ -44,7 +44,8 @@ def test_team_wall_listen_whisper_barge_through_the_bus(qapp, qtbot, tmp_path: P
         qtbot.waitUntil(lambda: "1 node(s) east" in w.status_labels["health"].text(),
                         timeout=5000)
         # Connect tells where streams go in a team: the nodes, not this console
-        assert "east" in w.connection.team.text() and node.url in w.connection.team.text()
+        qtbot.waitUntil(lambda: node.url in w.connection.team.text(), timeout=5000)
+        assert "east" in w.connection.team.text()
         assert w.connection.url.text() == node.url
         w.wall.select(call_id)
         w.activateWindow()

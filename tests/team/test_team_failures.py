@@ -216,3 +216,30 @@ def _ended_locally(data: Path) -> dict | None:  # type: ignore[type-arg]
     detail = json.loads(run("export", calls[0]["id"], "--data-dir", str(data),
                             "--format", "json").stdout)
     return {"id": detail["id"], "lines": [s["text"] for s in detail["segments"]]}
+
+
+async def test_a_node_that_starts_again_closes_the_calls_it_left_open(bus: BusServer,
+                                                                      tmp_path: Path) -> None:
+    node = Node(bus.url(), "east", tmp_path / "east")
+    sim = simulate(node.url, "--calls", "1", "--duration", "30", "--seed", "61")
+    try:
+        def live() -> list:  # type: ignore[type-arg]
+            calls = json.loads(run("calls", "--bus", bus.url(), "--json").stdout)
+            return [c for c in calls if c["state"] == "active"]
+        call = (await _until(live))[0]
+        node.kill()  # no console is running to notice
+        node = Node(bus.url(), "east", tmp_path / "east-again")
+        started = time.monotonic()
+
+        def state() -> str | None:
+            calls = json.loads(run("calls", "--bus", bus.url(), "--json").stdout)
+            found = [c["state"] for c in calls if c["id"] == call["id"]]
+            return found[0] if found and found[0] != "active" else None
+        assert await _until(state, 8) == "interrupted"
+        assert time.monotonic() - started < 8  # its own doing, not a stale heartbeat (10 s)
+        detail = json.loads(run("export", call["id"], "--bus", bus.url(), "--format",
+                                "json").stdout)
+        assert detail["state"] == "interrupted"
+    finally:
+        sim.kill()
+        node.stop()

@@ -164,8 +164,9 @@ class CallTile(QFrame):
         c = self.call
         self._rings = None
         self.title.setText(c.title)
-        parts = [f"to {c.to_number}" if c.to_number else "", c.provider.capitalize(), c.codec,
-                 f"node {c.node}" if c.node else ""]
+        # In a team the node comes first: it is what the badges must not hide.
+        parts = [f"node {c.node}" if c.node else "", f"to {c.to_number}" if c.to_number
+                 else "", c.provider.capitalize(), c.codec]
         if c.dtmf:
             parts.append("DTMF " + "".join(d for d, _ in c.dtmf[-6:]))
         self.subtitle.setText("  ·  ".join(p for p in parts if p))

@@ -125,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     whisper.add_argument("--config", help="config file (default: under the XDG config dir)")
     _bus_flags(whisper, required=True)
 
+    arch = sub.add_parser("archive", help="keep the team's history in one store (team bus)")
+    arch.add_argument("--data-dir", help="the store's folder (calls/export --data-dir read it)")
+    arch.add_argument("--config", help="config file (default: under the XDG config dir)")
+    _bus_flags(arch, required=True)
+
     bus = sub.add_parser("bus", help="run the team's bus (nats-server with JetStream)")
     bus.add_argument("--port", type=int, default=4222)
     bus.add_argument("--host", default="0.0.0.0", help="bind address (default all)")
@@ -337,6 +342,16 @@ def cmd_whisper(args: argparse.Namespace) -> int:
                                          args.barge))
 
 
+def cmd_archive(args: argparse.Namespace) -> int:
+    from console.store.files import DataDirLocked
+    from console.team.archive import archive
+
+    try:
+        return archive(_team_settings(args))
+    except DataDirLocked as exc:
+        raise SystemExit(f"coach-console: {exc}") from None
+
+
 def cmd_bus(args: argparse.Namespace) -> int:
     import signal
     import time
@@ -480,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("websockets").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     handlers = {"serve": cmd_serve, "calls": cmd_calls, "export": cmd_export,
                 "simulate": cmd_simulate, "self-test": cmd_self_test, "listen": cmd_listen,
-                "whisper": cmd_whisper, "bus": cmd_bus}
+                "whisper": cmd_whisper, "bus": cmd_bus, "archive": cmd_archive}
     try:
         return handlers.get(args.command or "", cmd_gui)(args)
     except KeyboardInterrupt:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import fcntl
 import logging
 import os
 import re
@@ -35,7 +34,7 @@ from console.server.auth import AuthPolicy, check_handshake
 from console.server.limits import StreamLimits
 from console.server.logmask import protect_secrets
 from console.server.session import StreamSession
-from console.store.files import private_dir
+from console.store.files import DataDirLocked, lock_data_dir, private_dir
 from console.store.writer import StoreHealth, StoreWriter
 from console.supervisor.outbound import OutboundQueue, deliver
 
@@ -49,10 +48,6 @@ log = logging.getLogger("console.engine")
 # Settings fields -> the alert thresholds they set.
 _ALERT_SETTINGS = (("alert_silence_s", "long_silence_s"), ("alert_overtalk_s", "overtalk_s"),
                    ("alert_sentiment_below", "sentiment_below"))
-
-
-class DataDirLocked(RuntimeError):
-    pass
 
 
 @dataclass
@@ -137,19 +132,7 @@ class Engine:
             pass
 
     def _lock_data_dir(self) -> Any:
-        path = self.data_dir / "engine.lock"
-        handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600), "r+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            raise DataDirLocked(
-                f"another Coach Console engine is already using {self.data_dir}; stop it or "
-                "pass a different --data-dir") from None
-        handle.truncate(0)
-        handle.write(str(os.getpid()))
-        handle.flush()
-        return handle
+        return lock_data_dir(self.data_dir)
 
     # --- lifecycle ------------------------------------------------------------------------
 

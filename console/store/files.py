@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 __all__ = ["DIR_MODE", "FILE_MODE", "create_private_file", "open_private_append",
            "private_dir", "tighten"]
@@ -55,3 +55,28 @@ def tighten(path: Path) -> None:
         st = path.stat()
         if st.st_uid == os.getuid() and st.st_mode & 0o077:
             path.chmod(st.st_mode & 0o700)
+
+
+class DataDirLocked(RuntimeError):
+    pass
+
+
+def lock_data_dir(path: Path) -> IO[str]:
+    """One writer per data folder (an engine, a node, a team archive): the returned handle
+    holds the lock until it is closed or the process ends."""
+    import fcntl
+
+    lock = path / "engine.lock"
+    handle = os.fdopen(os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600), "r+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise DataDirLocked(
+            f"another Coach Console engine is already using {path}; stop it or "
+            "pass a different --data-dir") from None
+    handle.truncate(0)
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+

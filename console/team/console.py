@@ -42,7 +42,7 @@ from console.core.events import (
     TrackOpened,
 )
 from console.engine import EngineStats
-from console.store.files import private_dir
+from console.store.files import lock_data_dir, private_dir
 from console.team import wire
 from console.team.link import BusError, BusOptions, connect, ensure_layout
 from console.team.outbox import FactOutbox
@@ -103,7 +103,8 @@ class RemoteRegistry:
 
 
 class TeamEngine:
-    def __init__(self, settings: Settings, opts: BusOptions | None = None) -> None:
+    def __init__(self, settings: Settings, opts: BusOptions | None = None, *,
+                 store_dir: Path | None = None) -> None:
         self.settings = settings
         self.opts = opts or BusOptions.from_settings(settings)
         self.subjects = Subjects(self.opts.team)
@@ -112,7 +113,10 @@ class TeamEngine:
         self.outbox = FactOutbox(f"console-{uuid.uuid4().hex[:8]}", self._subject_for)
         self.bus = TeamBus(self._forward)
         self.registry = RemoteRegistry()
-        self.data_dir = self._replica_dir()
+        # The team's store kept here: under the data folder, one per bus and team, unless
+        # given (the archive keeps it in its data folder itself).
+        self.data_dir = self._replica_dir() if store_dir is None else private_dir(store_dir)
+        self._lock = lock_data_dir(self.data_dir)  # one writer of this copy of the store
         self.loop: asyncio.AbstractEventLoop | None = None
         self.port: int | None = None
         self.nc: Any = None
@@ -228,6 +232,8 @@ class TeamEngine:
                 await self.nc.close()
         if self.replica is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.replica.close)
+        with contextlib.suppress(OSError):
+            self._lock.close()
 
     # --- facts ----------------------------------------------------------------------------
 

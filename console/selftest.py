@@ -319,6 +319,43 @@ def _voice_detection() -> str:
     return "; ".join(missing + found) + f" (the demo customer has {turns} turns)"
 
 
+def _team_bus() -> str:
+    """Team mode's parts: the installed nats-server starts with JetStream and credentials,
+    and a call fact goes through it and back."""
+    import asyncio
+    import socket
+    import tempfile
+    from pathlib import Path
+
+    from console.core.events import CallEnded
+    from console.team.busserver import BusServer, find_nats_server
+    from console.team.link import BusOptions, connect, ensure_layout
+    from console.team.schema import Fact, decode, encode
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    with tempfile.TemporaryDirectory(prefix="coach-selftest-bus-") as tmp:
+        bus = BusServer(Path(tmp) / "bus", port=port, host="127.0.0.1")
+        bus.start()
+        try:
+            async def run() -> str:
+                nc = await connect(BusOptions(bus.url()), "self-test")
+                try:
+                    js = nc.jetstream()
+                    await ensure_layout(js)
+                    fact = Fact("self-test", "run", 1, CallEnded("x", 1.0, "ended"))
+                    ack = await js.publish("coach.selftest.facts.self-test.x", encode(fact))
+                    msg = await js.get_msg("COACH_FACTS", ack.seq)
+                    assert decode(msg.data).event == fact.event
+                finally:
+                    await nc.close()
+                return f"nats-server {find_nats_server()} with JetStream: a fact went through"
+            return asyncio.run(run())
+        finally:
+            bus.stop()
+
+
 CHECKS: list[tuple[str, Callable[[], str], bool]] = [
     ("resources", _resources, True),
     ("codecs", _codecs, True),
@@ -327,6 +364,7 @@ CHECKS: list[tuple[str, Callable[[], str], bool]] = [
     ("sound", _sound, False),  # the console runs without sound; it says so
     ("speech model", _speech, False),
     ("voice activity", _voice_detection, False),
+    ("team bus", _team_bus, False),  # team mode only; one laptop runs without it
 ]
 
 

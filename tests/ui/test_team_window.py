@@ -90,6 +90,14 @@ def test_team_wall_listen_whisper_barge_through_the_bus(qapp, qtbot, tmp_path: P
         # History works from this console: its copy of the team's store has the call.
         w.tabs.setCurrentWidget(w.history)
         qtbot.waitUntil(lambda: w.history.table.rowCount() >= 1, timeout=15000)
+        # What the window itself records (an export from History) joins the team's log.
+        w._audit(call_id, "export", "json to /tmp/x.json")
+
+        def exported() -> bool:
+            rows = json.loads(run("export", call_id, "--bus", bus.url(), "--format",
+                                  "json").stdout)["audit"]
+            return ("export", "Ana Silva") in [(a["action"], a["supervisor"]) for a in rows]
+        qtbot.waitUntil(exported, timeout=10000)
     finally:
         console.shutdown()
         console.window.close()

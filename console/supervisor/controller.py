@@ -214,17 +214,8 @@ class SupervisorAudio:
         if call is None or call.state != "active":
             self._set(message="That call has ended.", message_call=call_id)
             return False
-        if not self.output.running:
-            try:
-                self.output.close()
-                self.output.open()
-            except AudioDeviceError as exc:
-                self._set(message=f"Cannot listen: {exc}", message_call=call_id)
-                self._audit(call_id, "listen_failed", str(exc))
-                return False
-        if self.state.talking not in (None, call_id):
-            # Coaching a call one cannot hear makes no sense: the voice follows the ears.
-            self._stop_talk(f"listening switched to call {call_id}")
+        if not self._output_ready(call_id):
+            return False
         previous = self.state.listening
         history: dict[str, tuple[str, object]] = {}
         for stream in call.open_streams:
@@ -237,6 +228,35 @@ class SupervisorAudio:
         self._audit(call_id, "listen_start", f"on {self.output.device_name()} ({self.output.mode})")
         self._set(listening=call_id, message="", message_call=None)
         self._ensure_watch()
+        return True
+
+    def _output_ready(self, call_id: str) -> bool:
+        """The speakers open (or why not, on screen and in the audit trail), and any talk on
+        another call stopped: coaching a call one cannot hear makes no sense."""
+        if not self.output.running:
+            try:
+                self.output.close()
+                self.output.open()
+            except AudioDeviceError as exc:
+                self._set(message=f"Cannot listen: {exc}", message_call=call_id)
+                self._audit(call_id, "listen_failed", str(exc))
+                return False
+        if self.state.talking not in (None, call_id):
+            self._stop_talk(f"listening switched to call {call_id}")
+        return True
+
+    def _mic_ready(self, call_id: str, mode: str) -> bool:
+        """The microphone open and read (or why not), from now on."""
+        if not self.mic.running:
+            try:
+                self.mic.close()
+                self.mic.open()
+            except AudioDeviceError as exc:
+                self._set(message=f"Cannot {mode}: {exc}", message_call=call_id)
+                self._audit(call_id, f"{mode}_failed", str(exc))
+                return False
+        self._start_mic_reader()
+        self._cancel_mic_idle()
         return True
 
     def _stop_listen(self, why: str) -> None:
@@ -268,17 +288,8 @@ class SupervisorAudio:
             self._set(message=r.reason, message_call=call_id)
             self._audit(call_id, f"{mode}_refused", r.reason)
             return
-        if not self.mic.running:
-            try:
-                self.mic.close()
-                self.mic.open()
-            except AudioDeviceError as exc:
-                text = f"Cannot {mode}: {exc}"
-                self._set(message=text, message_call=call_id)
-                self._audit(call_id, f"{mode}_failed", str(exc))
-                return
-        self._start_mic_reader()
-        self._cancel_mic_idle()
+        if not self._mic_ready(call_id, mode):
+            return
         targets = []
         for uid in r.streams:
             stream = streams[uid]

@@ -57,7 +57,7 @@ class _Session:
             await self.nc.close()
 
     async def summaries(self) -> list[dict[str, Any]]:
-        from console.team.console import read_nodes, read_summaries
+        from console.team.summaries import read_nodes, read_summaries
 
         kv = await self.js.key_value(CALLS_BUCKET)
         calls = await read_summaries(kv, self.opts.team)

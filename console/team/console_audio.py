@@ -18,7 +18,6 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from console.audio.devices import AudioDeviceError
 from console.audio.transmit import FRAME_S, level_of
 from console.supervisor.controller import SupervisorAudio
 from console.supervisor.routes import WHISPER
@@ -62,16 +61,8 @@ class RemoteSupervisorAudio(SupervisorAudio):
         if call is None or call.state != "active":
             self._set(message="That call has ended.", message_call=call_id)
             return False
-        if not self.output.running:
-            try:
-                self.output.close()
-                self.output.open()
-            except AudioDeviceError as exc:
-                self._set(message=f"Cannot listen: {exc}", message_call=call_id)
-                self._audit(call_id, "listen_failed", str(exc))
-                return False
-        if self.state.talking not in (None, call_id):
-            self._stop_talk(f"listening switched to call {call_id}")
+        if not self._output_ready(call_id):
+            return False
         previous = self.state.listening
         if previous and previous != call_id:
             self._release(previous, f"switched to call {call_id}")
@@ -146,16 +137,8 @@ class RemoteSupervisorAudio(SupervisorAudio):
         if call is None or call.state != "active":
             self._set(message=f"Cannot {mode}: the call has ended.", message_call=call_id)
             return
-        if not self.mic.running:
-            try:
-                self.mic.close()
-                self.mic.open()
-            except AudioDeviceError as exc:
-                self._set(message=f"Cannot {mode}: {exc}", message_call=call_id)
-                self._audit(call_id, f"{mode}_failed", str(exc))
-                return
-        self._start_mic_reader()
-        self._cancel_mic_idle()
+        if not self._mic_ready(call_id, mode):
+            return
         self.mic.skip_to_now()
         self.gate.reset()
         self._talk_ok = False

@@ -48,6 +48,7 @@ from console.team.link import BusError, BusOptions, connect, ensure_layout
 from console.team.outbox import FactOutbox
 from console.team.schema import Fact
 from console.team.subjects import AUDIO_STORE, CALLS_BUCKET, NODES_BUCKET, Subjects, token
+from console.team.summaries import read_summaries
 from console.team.tasks import supervised
 
 __all__ = ["TeamNode"]
@@ -219,21 +220,10 @@ class TeamNode:
 
     async def _close_stale_calls(self) -> None:
         """Calls this node held when it last stopped (crash, power cut) are over."""
-        kv = self.kv_calls
-        try:
-            keys = await kv.keys()
-        except Exception:  # an empty bucket raises NoKeysError
-            return
-        prefix = f"{self.opts.team}."
-        for key in keys:
-            if not key.startswith(prefix):
-                continue
-            with contextlib.suppress(Exception):
-                entry = await kv.get(key)
-                info = orjson.loads(entry.value)
-                if info.get("node") == self.name and info.get("state") == "active" and \
-                        info.get("id") not in self.engine.registry.calls:
-                    self.outbox.put(CallEnded(info["id"], time.time(), "interrupted"))
+        for info in await read_summaries(self.kv_calls, self.opts.team):
+            if info.get("node") == self.name and info.get("state") == "active" and \
+                    info["id"] not in self.engine.registry.calls:
+                self.outbox.put(CallEnded(info["id"], time.time(), "interrupted"))
 
     async def _upload_audio(self, call_id: str) -> None:
         """The call's WAV in the object store, for export from any machine."""

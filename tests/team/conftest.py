@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from team_support import start_bus
+from team_support import end_started, start_bus
 
 from console.team.busserver import BusServer
 
@@ -17,3 +17,10 @@ def bus(tmp_path: Path) -> Iterator[BusServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_leftovers() -> Iterator[None]:
+    yield
+    end_started()
+

@@ -3,6 +3,7 @@ nodes as `coach-console serve --bus` processes, and the command line against the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 from console.team.busserver import BusServer
 
 CLI = [sys.executable, "-m", "console"]
+STARTED: list[subprocess.Popen[str]] = []  # ended after each test, whatever it did (conftest)
 
 
 def free_port() -> int:
@@ -54,6 +56,7 @@ class Node:
             [*CLI, "serve", "--port", "0", "--data-dir", str(data), "--token", "stream-token",
              "--bus", bus_url, "--node", name, *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        STARTED.append(self.proc)
         self.lines: list[str] = []
         self.url = ""
         deadline = time.monotonic() + ready_timeout
@@ -87,6 +90,7 @@ class Node:
 def simulate(url: str, *args: str, wait: bool = False) -> subprocess.Popen[str]:
     proc = subprocess.Popen([*CLI, "simulate", "--url", url, "--token", "stream-token", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    STARTED.append(proc)
     if wait:
         proc.communicate(timeout=120)
     return proc
@@ -101,3 +105,27 @@ def wait_until(predicate, timeout: float = 20.0, every: float = 0.2):  # type: i
             return last
         time.sleep(every)
     raise AssertionError(f"not true within {timeout} s (last: {last!r})")
+
+
+async def until(predicate, timeout: float = 20.0):  # type: ignore[no-untyped-def]
+    """wait_until for asyncio tests: the loop keeps running while it waits."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not true within {timeout} s (last: {predicate()!r})")
+
+
+def end_started() -> None:
+    """Whatever a test started and left running (it failed half-way): gone before the next."""
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(10)
+

@@ -9,22 +9,12 @@ import json
 import time
 from pathlib import Path
 
-from team_support import Node, run, simulate
+from team_support import Node, run, simulate, until
 
 from console.config import Settings
 from console.core.events import CallEnded, CallStarted, StreamProblem, TranscriptSegment
 from console.team.busserver import BusServer
 from console.team.console import TeamEngine
-
-
-async def _until(predicate, timeout: float = 20.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not true within {timeout} s")
 
 
 def _console(url: str, tmp_path: Path) -> tuple[TeamEngine, list]:  # type: ignore[type-arg]
@@ -41,14 +31,14 @@ async def test_late_join_shows_the_transcript_so_far_then_live(bus: BusServer,
     sim = simulate(node.url, "--calls", "1", "--duration", "25", "--seed", "11")
     try:
         # The call has been going (and transcribed) for a while before the console starts.
-        await _until(lambda: any("said" in line for line in _lines(node)), 40)
+        await until(lambda: any("said" in line for line in _lines(node)), 40)
         engine, seen = _console(bus.url(), tmp_path)
         joined_at = time.time()
         await engine.start()
         try:
-            started = await _until(lambda: [e for e in seen if isinstance(e, CallStarted)])
+            started = await until(lambda: [e for e in seen if isinstance(e, CallStarted)])
             assert started[0].node == "east"
-            early = await _until(lambda: [e for e in seen if isinstance(e, TranscriptSegment)
+            early = await until(lambda: [e for e in seen if isinstance(e, TranscriptSegment)
                                           and e.final])
             assert early, "the transcript so far arrives on joining"
             call = engine.registry.calls[started[0].call_id]
@@ -56,10 +46,10 @@ async def test_late_join_shows_the_transcript_so_far_then_live(bus: BusServer,
             # ...and waveforms from now on, into rings the tiles draw from
             rings = [engine.registry.rings[k] for k in call.tracks]
             assert rings
-            await _until(lambda: all(r.written > 200 for r in rings), 10)
+            await until(lambda: all(r.written > 200 for r in rings), 10)
             # live facts keep coming after the replay, each applied once
             count = len(seen)
-            await _until(lambda: len(seen) > count + 5, 15)
+            await until(lambda: len(seen) > count + 5, 15)
             ids = [(e.segment_id, e.text) for e in seen
                    if isinstance(e, TranscriptSegment) and e.final]
             assert len(ids) == len(set(ids))
@@ -96,13 +86,13 @@ async def test_a_dead_node_shows_its_calls_interrupted_within_10_s(bus: BusServe
     engine, seen = _console(bus.url(), tmp_path)
     await engine.start()
     try:
-        await _until(lambda: len([c for c in engine.registry.calls.values()
+        await until(lambda: len([c for c in engine.registry.calls.values()
                                   if c.state == "active"]) == 2)
         east = next(c for c in engine.registry.calls.values() if c.node == "east")
         west = next(c for c in engine.registry.calls.values() if c.node == "west")
         a.kill()
         killed = time.monotonic()
-        ended = await _until(lambda: [e for e in seen if isinstance(e, CallEnded)
+        ended = await until(lambda: [e for e in seen if isinstance(e, CallEnded)
                                       and e.call_id == east.id], 12)
         assert time.monotonic() - killed <= 10.0
         assert ended[0].state == "interrupted"
@@ -112,7 +102,7 @@ async def test_a_dead_node_shows_its_calls_interrupted_within_10_s(bus: BusServe
         assert west.state == "active"
         rings = [engine.registry.rings[k] for k in west.tracks]
         written = [r.written for r in rings]
-        await _until(lambda: all(r.written > w + 200 for r, w in zip(rings, written,
+        await until(lambda: all(r.written > w + 200 for r, w in zip(rings, written,
                                                                      strict=True)), 5)
         assert not [e for e in seen if isinstance(e, CallEnded) and e.call_id == west.id]
         # the team's record says so too (one console recorded it for everyone)
@@ -133,29 +123,29 @@ async def test_a_console_that_loses_the_bus_says_so_and_reconnects(bus: BusServe
     await engine.start()
     sim = simulate(node.url, "--calls", "1", "--duration", "4", "--seed", "30")
     try:
-        await _until(lambda: engine.state == "connected")
-        short = (await _until(lambda: [e for e in seen if isinstance(e, CallStarted)]))[0]
+        await until(lambda: engine.state == "connected")
+        short = (await until(lambda: [e for e in seen if isinstance(e, CallStarted)]))[0]
         bus.stop()  # the call ends while nobody can hear of it
-        await _until(lambda: engine.state.startswith("disconnected"), 10)
+        await until(lambda: engine.state.startswith("disconnected"), 10)
         assert any(isinstance(e, StreamProblem) and "lost the team bus" in e.message
                    for e in seen)
-        await _until(lambda: any("call ended" in line for line in _lines(node)), 15)
+        await until(lambda: any("call ended" in line for line in _lines(node)), 15)
         assert engine.registry.calls[short.call_id].state == "active"  # not heard yet
         restarted = BusServer(bus.store_dir, port=bus.port, host="127.0.0.1",
                               token="team-secret")
         restarted.start()
         try:
-            await _until(lambda: engine.state == "connected", 20)
+            await until(lambda: engine.state == "connected", 20)
             assert any(isinstance(e, StreamProblem) and "reconnected" in e.message
                        for e in seen)
             # what happened meanwhile is caught up: the call that ended is shown ended
-            await _until(lambda: [e for e in seen if isinstance(e, CallEnded)
+            await until(lambda: [e for e in seen if isinstance(e, CallEnded)
                                   and e.call_id == short.call_id], 15)
             assert engine.registry.calls[short.call_id].state == "ended"
             sim.kill()
             # and calls flow again: the node reconnected too
             sim = simulate(node.url, "--calls", "1", "--duration", "6", "--seed", "31")
-            await _until(lambda: [e for e in seen if isinstance(e, CallStarted)
+            await until(lambda: [e for e in seen if isinstance(e, CallStarted)
                                   and e.call_id != short.call_id], 20)
         finally:
             await engine.stop()
@@ -174,14 +164,14 @@ async def test_nodes_keep_working_while_the_bus_is_down_and_lose_no_transcript(
     sim = simulate(node.url, "--calls", "1", "--duration", "30", "--seed", "41")
     restarted = None
     try:
-        await _until(lambda: any("said" in line for line in _lines(node)), 40)
+        await until(lambda: any("said" in line for line in _lines(node)), 40)
         bus.stop()  # the bus goes away mid-call; the node goes on
         await asyncio.sleep(8)
         restarted = BusServer(bus.store_dir, port=bus.port, host="127.0.0.1",
                               token="team-secret")
         restarted.start()
         await asyncio.get_running_loop().run_in_executor(None, sim.communicate)
-        local = await _until(lambda: _ended_locally(node.data), 30)
+        local = await until(lambda: _ended_locally(node.data), 30)
         call_id = local["id"]
         # Every final line the node kept is on the bus too, once, in order.
         async def team_lines() -> list[str] | None:
@@ -226,7 +216,7 @@ async def test_a_node_that_starts_again_closes_the_calls_it_left_open(bus: BusSe
         def live() -> list:  # type: ignore[type-arg]
             calls = json.loads(run("calls", "--bus", bus.url(), "--json").stdout)
             return [c for c in calls if c["state"] == "active"]
-        call = (await _until(live))[0]
+        call = (await until(live))[0]
         node.kill()  # no console is running to notice
         node = Node(bus.url(), "east", tmp_path / "east-again")
         started = time.monotonic()
@@ -235,7 +225,7 @@ async def test_a_node_that_starts_again_closes_the_calls_it_left_open(bus: BusSe
             calls = json.loads(run("calls", "--bus", bus.url(), "--json").stdout)
             found = [c["state"] for c in calls if c["id"] == call["id"]]
             return found[0] if found and found[0] != "active" else None
-        assert await _until(state, 8) == "interrupted"
+        assert await until(state, 8) == "interrupted"
         assert time.monotonic() - started < 8  # its own doing, not a stale heartbeat (10 s)
         detail = json.loads(run("export", call["id"], "--bus", bus.url(), "--format",
                                 "json").stdout)

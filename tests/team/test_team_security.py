@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from team_support import Node, free_port, run, simulate, start_bus, wait_until
+from team_support import Node, free_port, run, simulate, start_bus, until, wait_until
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidHandshake
 
@@ -334,16 +334,6 @@ def test_team_node_serves_wss_only(bus: BusServer, tmp_path: Path) -> None:
 # --- 5. a console with the wrong credentials sees nothing ------------------------------------
 
 
-async def _until(predicate, timeout: float = 20.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not true within {timeout} s (last: {predicate()!r})")
-
-
 async def test_team_console_with_wrong_token_sees_nothing(bus: BusServer,
                                                           tmp_path: Path) -> None:
     node = Node(bus.url(), "east", tmp_path / "node")
@@ -357,7 +347,7 @@ async def test_team_console_with_wrong_token_sees_nothing(bus: BusServer,
         trusted = TeamEngine(Settings(bus_url=bus.url(), data_dir=str(tmp_path / "trusted")))
         await trusted.start()
         try:
-            await _until(lambda: call_id in trusted.registry.calls)
+            await until(lambda: call_id in trusted.registry.calls)
         finally:
             await trusted.stop()
 
@@ -365,7 +355,7 @@ async def test_team_console_with_wrong_token_sees_nothing(bus: BusServer,
         engine = TeamEngine(Settings(bus_url=wrong, data_dir=str(tmp_path / "stranger")))
         await engine.start()
         try:
-            await _until(lambda: engine.error)
+            await until(lambda: engine.error)
             assert "credentials refused" in engine.error
             assert "not-team-secret" not in engine.error
             assert engine.registry.calls == {} and engine.registry.rings == {}

@@ -15,7 +15,7 @@ import sound
 from PySide6.QtCore import Qt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "team"))
-from team_support import Node, run, simulate, start_bus
+from team_support import Node, end_started, run, simulate, start_bus
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -105,4 +105,5 @@ def test_team_wall_listen_whisper_barge_through_the_bus(qapp, qtbot, tmp_path: P
         if sim.poll() is None:
             sim.kill()
         node.stop()
+        end_started()
         bus.stop()

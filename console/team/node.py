@@ -112,6 +112,7 @@ class TeamNode:
                 await self.stop()
                 raise
             log.warning("%s; facts are kept until it can be reached", exc)
+            self.state = f"waiting: {str(exc).split(': ', 1)[-1]}; calls are kept until then"
             self._tasks.append(loop.create_task(self._join_later()))
             return
         await self._joined(nc)

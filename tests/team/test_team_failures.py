@@ -233,3 +233,28 @@ async def test_a_node_that_starts_again_closes_the_calls_it_left_open(bus: BusSe
     finally:
         sim.kill()
         node.stop()
+
+
+async def test_a_node_started_before_the_bus_joins_it_later_with_what_it_kept(
+        tmp_path: Path) -> None:
+    from team_support import free_port
+
+    port = free_port()
+    url = f"nats://team-secret@127.0.0.1:{port}"
+    node = Node(url, "east", tmp_path / "east")
+    assert "waiting: cannot reach the bus" in node.lines[-1], node.lines[-1]
+    sim = simulate(node.url, "--calls", "1", "--duration", "3", "--speed", "0", "--seed", "81")
+    await asyncio.get_running_loop().run_in_executor(None, sim.communicate)
+    bus = BusServer(tmp_path / "bus", port=port, host="127.0.0.1", token="team-secret")
+    bus.start()
+    try:
+        def ended() -> list:  # type: ignore[type-arg]
+            calls = json.loads(run("calls", "--bus", url, "--json").stdout)
+            return [c for c in calls if c["state"] == "ended" and c["node"] == "east"]
+        call = (await until(ended, 30))[0]
+        detail = json.loads(run("export", call["id"], "--bus", url, "--format",
+                                "json").stdout)
+        assert detail["streams"] and detail["streams"][0]["frames"] > 0
+    finally:
+        node.stop()
+        bus.stop()

@@ -67,6 +67,7 @@ class EngineStats:
     start_timeouts: int = 0  # sockets closed for sending no start frame in time
     evicted_pending: int = 0  # sockets closed unstarted because max_pending newer ones came
     refused_starts: int = 0  # start frames refused: max_streams streams already started
+    unrecognised: int = 0  # sockets closed: their first frames are no platform's protocol
     store_health: str = "ok"  # StoreHealth.summary: ok, or degraded/failed and why
     store_dropped: int = 0  # call events and audio frames the store could not keep
 
@@ -420,6 +421,7 @@ class Engine:
             start_timeouts=self.limits.start_timeouts,
             evicted_pending=self.limits.evicted_pending,
             refused_starts=self.limits.refused_starts,
+            unrecognised=self.limits.unrecognised,
             store_health=(health := self.store.health).summary,
             store_dropped=health.dropped_events + health.dropped_frames,
         )

@@ -14,6 +14,11 @@ from typing import Any
 class Provider(StrEnum):
     TELNYX = "telnyx"
     TWILIO = "twilio"
+    PLIVO = "plivo"
+    EXOTEL = "exotel"
+    VONAGE = "vonage"
+    SIGNALWIRE = "signalwire"
+    BANDWIDTH = "bandwidth"
 
 
 class TrackName(StrEnum):

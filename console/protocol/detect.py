@@ -75,8 +75,10 @@ class FrameDecoder:
             if provider is None:
                 if msg.get("event") == "connected":
                     return None
-                raise FrameError("unknown_provider", "cannot tell which provider sent this "
-                                                     f"frame (event {msg.get('event')!r:.30})")
+                raise FrameError("unknown_provider", "cannot tell which platform sent this "
+                                                     f"frame (event {msg.get('event')!r:.30}); "
+                                                     "this console understands "
+                                                     + ", ".join(p.value for p in ADAPTERS))
             self._set(provider)
         assert self._parse is not None
         return self._parse(msg)

@@ -25,6 +25,7 @@ log = logging.getLogger("console.server")
 
 TRY_AGAIN_LATER = 1013  # WebSocket close code: the server is overloaded for now
 POLICY_VIOLATION = 1008
+UNSUPPORTED_DATA = 1003  # the frames are of a kind this endpoint does not take
 
 
 class _Closable(Protocol):
@@ -45,6 +46,7 @@ class StreamLimits:
         self.start_timeouts = 0  # closed for sending no start frame in time
         self.evicted_pending = 0  # closed because max_pending newer sockets arrived
         self.refused_starts = 0  # start frames refused: max_streams streams already started
+        self.unrecognised = 0  # closed: their first frames are no platform's protocol
 
     @property
     def started(self) -> int:
@@ -63,6 +65,7 @@ class StreamLimits:
         self._conns[session] = conn
         self._pending[session] = time.monotonic()
         session.admit = self.admit_start
+        session.unrecognised = self.unrecognised_stream
         while len(self._pending) > self.max_pending:
             oldest = next(iter(self._pending))
             self.evicted_pending += 1
@@ -85,6 +88,14 @@ class StreamLimits:
         del self._pending[session]
         self._started.add(session)
         return True
+
+    def unrecognised_stream(self, session: StreamSession, why: str) -> None:
+        """A socket whose first frames no platform's protocol explains: closed with the
+        reason, logged once, counted (it would otherwise sit open with no call)."""
+        self.unrecognised += 1
+        log.warning("closing %s: not a media stream this console understands (%s)",
+                    session.peer, why)
+        self._close(session, UNSUPPORTED_DATA, "unrecognised media stream: " + why[:80])
 
     def closed(self, session: StreamSession) -> None:
         self._pending.pop(session, None)

@@ -31,7 +31,7 @@ class StreamSession:
     """Parses every frame of one socket. Nothing a peer sends can raise out of `handle`."""
 
     __slots__ = ("_reported", "admit", "decoder", "max_bytes", "messages", "peer", "refused",
-                 "registry", "sender", "stopped", "stream")
+                 "registry", "sender", "stopped", "stream", "unrecognised")
 
     def __init__(self, registry: CallRegistry, peer: str, max_bytes: int,
                  sender: Callable[[str], None] | None = None) -> None:
@@ -47,6 +47,8 @@ class StreamSession:
         # Asked before the first start frame takes a stream slot (console.server.limits);
         # once refused, the socket is being closed and its remaining frames are ignored.
         self.admit: Callable[[StreamSession], bool] | None = None
+        # Told when the first frames are no known platform's: the socket is then closed.
+        self.unrecognised: Callable[[StreamSession, str], None] | None = None
         self.refused = False
 
     def handle(self, message: str | bytes) -> None:
@@ -70,6 +72,9 @@ class StreamSession:
             event = self.decoder.decode_obj(msg)
         except FrameError as exc:
             self._bad(exc.kind, str(exc))
+            if exc.kind == "unknown_provider" and self.stream is None and self.unrecognised:
+                self.refused = True
+                self.unrecognised(self, str(exc))
             return
         except Exception as exc:  # a parser bug must not take the stream down
             self._internal(exc)

@@ -8,7 +8,9 @@ frame was seen for what it is, not just that nothing crashed.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 import random
 from collections.abc import Callable
@@ -199,6 +201,7 @@ class AttackResult:
     expected: dict[str, int]  # engine bad-frame kind -> frames that should be counted
     leaps: int = 0  # frames sent whose counter leapt (discontinuities to expect)
     refused: int = 0  # sockets the server closed before we were done
+    unrecognised: int = 0  # anonymous sockets the server closed as unrecognised (1003)
 
 
 async def _send(ws: ClientConnection, attacks: list[Attack], share: dict[str, int],
@@ -239,8 +242,16 @@ async def attack(url: str, headers: dict[str, str], per_kind: int, *, frame_limi
                 await _send(ws, by_phase["started"], share, rng, sid, frame_limit, result)
                 await ws.send(json.dumps({"event": "stop", "stream_id": sid, "stop": {}}))
                 await _send(ws, by_phase["stopped"], share, rng, sid, frame_limit, result)
-            async with connect(url, additional_headers=headers, compression=None) as ws:
-                await _send(ws, by_phase["anonymous"], share, rng, sid, frame_limit, result)
+            # A socket that never says who it is is closed at its first such frame: one
+            # socket per anonymous frame.
+            for a in by_phase["anonymous"]:
+                for _ in range(share[a.name]):
+                    async with connect(url, additional_headers=headers,
+                                       compression=None) as ws:
+                        await _send(ws, [a], {a.name: 1}, rng, sid, frame_limit, result)
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(ws.wait_closed(), 5)
+                        result.unrecognised += ws.close_code == 1003
         except OSError:
             result.refused += 1
     return result

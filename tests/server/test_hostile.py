@@ -41,6 +41,9 @@ async def test_every_malformed_kind_is_counted_and_healthy_calls_lose_nothing(
                               frame_limit=settings.max_message_bytes, sockets=4)
         done = [await h for h in healthy]
         assert result.refused == 0
+        # every socket that never said who it was got closed as unrecognised, and counted
+        assert result.unrecognised == result.sent["unknown_provider"] > 0
+        assert engine.stats().unrecognised == result.unrecognised
         assert sum(result.sent.values()) >= PER_KIND * len(ATTACKS)
         # Every frame of every kind reached the engine and was filed under its own kind.
         await wait_for(lambda: sum(engine.stats().bad_by_kind.values())

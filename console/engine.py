@@ -30,6 +30,7 @@ from console.core.events import CallEnded, Command, SendMedia, StreamProblem
 from console.core.reach import InjectionDefaults
 from console.core.registry import CallRegistry, StreamState
 from console.core.roles import RoleRules
+from console.protocol.detect import encoder_for
 from console.server.auth import AuthPolicy, check_handshake
 from console.server.limits import StreamLimits
 from console.server.logmask import protect_secrets
@@ -388,7 +389,10 @@ class Engine:
         session = next((s for s in list(self.sessions) if s.stream is stream), None)
         if session is None or stream.sender is None or stream.closed:
             return False
-        text = session.decoder.encode(command, stream.stream_id)
+        inj = stream.injection
+        text = encoder_for(stream.provider, inj.codec if inj else "PCMU",
+                           inj.rate if inj else 8000, stream.media_format)(command,
+                                                                           stream.stream_id)
         assert self.loop is not None
         # Audio may be dropped when the peer falls behind; a mark or clear may not.
         self.loop.call_soon_threadsafe(deliver, stream.sender, text,

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from console.core.events import Provider, Role, TrackName
+from console.core.events import MediaFormat, Provider, Role, TrackName
 from console.core.roles import LegInfo
 
 __all__ = ["BIDI_CODECS", "BIDI_RATES", "TARGET_LEGS", "Injection", "InjectionDefaults",
@@ -56,6 +56,7 @@ class Injection:
     codec: str  # PCMU, PCMA, L16, G722 or OPUS
     rate: int
     why: str  # how the console knows, in words for the supervisor
+    byte_order: str | None = None  # L16 the platform wants in this order (else settings)
 
     @property
     def agent_only(self) -> bool:
@@ -119,11 +120,14 @@ def injection_for(
     tracks: tuple[TrackName, ...],
     custom_parameters: Mapping[str, str],
     defaults: InjectionDefaults | None = None,
+    media_format: MediaFormat | None = None,
 ) -> Injection:
     d = defaults or InjectionDefaults()
     params = {k.strip().lower(): v for k, v in custom_parameters.items() if isinstance(v, str)}
     leg_name = leg.leg.value
-    if provider is Provider.TWILIO:
+    if provider not in (Provider.TELNYX, Provider.TWILIO, Provider.SIGNALWIRE):
+        return _other_platform(provider, leg, tracks, params, media_format)
+    if provider in (Provider.TWILIO, Provider.SIGNALWIRE):
         codec, rate = "PCMU", 8000
         if TrackName.OUTBOUND in tracks:
             # <Connect><Stream> (the only bidirectional kind) carries the inbound track alone.
@@ -165,3 +169,46 @@ def injection_for(
                      f"the stream is on the {leg_name}'s leg and Telnyx sends audio to the "
                      f"{d.telnyx_target_legs} leg(s) unless told otherwise "
                      f"(target_legs={d.telnyx_target_legs})")
+
+
+def _other_platform(provider: Provider, leg: LegInfo, tracks: tuple[TrackName, ...],
+                    params: Mapping[str, str], fmt: MediaFormat | None) -> Injection:
+    """Plivo, Exotel, Vonage and Bandwidth (PROTOCOLS.md 3.1-3.5), as far as their docs go;
+    a `reaches` parameter overrides, as everywhere."""
+    name = provider.value.capitalize()
+    linear = fmt is not None and fmt.encoding == "L16"
+    rate = fmt.sample_rate if fmt is not None and linear else 8000
+    codec = "L16" if linear else "PCMU"
+    order: str | None = None
+    if provider is Provider.EXOTEL:
+        codec, rate, order = "L16", 8000, "little"  # slin: 16-bit little-endian, 8 kHz
+    elif provider is Provider.VONAGE:
+        codec, rate, order = "L16", rate if rate in (8000, 16000) else 16000, "little"
+    elif provider is Provider.PLIVO and linear and rate not in (8000, 16000):
+        rate = 8000
+    mode = _param(params, ("bidirectional",))
+    if mode is not None and mode.lower() in ("false", "no", "0", "off"):
+        return Injection(frozenset(), codec, rate,
+                         "the stream's parameters say it is one-way (bidirectional=false)")
+    reaches = _param(params, ("reaches",))
+    if reaches is not None and (hears := _hears_from_reaches(reaches)) is not None:
+        return Injection(hears, codec, rate, f"the stream's parameters say reaches={reaches}",
+                         order)
+    own = leg.leg.value
+    if provider is Provider.VONAGE:
+        return Injection(frozenset(Role), codec, rate,
+                         "a Vonage WebSocket is a participant of the conversation: everyone "
+                         "in it hears what it sends", order)
+    if provider is Provider.PLIVO and TrackName.OUTBOUND in tracks:
+        return Injection(frozenset(), codec, rate,
+                         "this Plivo stream carries the outbound track, so it is one-way; "
+                         "Plivo takes audio back only on a bidirectional stream of the "
+                         "inbound track", order)
+    if provider is Provider.EXOTEL:
+        return Injection(frozenset({leg.leg}), codec, rate,
+                         f"Exotel plays returned audio to the caller (Voicebot applet), the "
+                         f"{own} here; a Stream applet is one-way and ignores it", order)
+    return Injection(frozenset({leg.leg}), codec, rate,
+                     f"{name} plays returned audio to the party on the stream's own leg, the "
+                     f"{own} ({leg.source})", order)
+

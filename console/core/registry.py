@@ -119,7 +119,7 @@ class StreamState:
     frames: int = 0
     bad_frames: int = 0
     closed: bool = False
-    sender: Callable[[str], None] | None = None
+    sender: Callable[[str | bytes], None] | None = None  # text or binary frames
     injection: Injection | None = None  # who hears audio sent back on this stream
 
 
@@ -219,7 +219,7 @@ class CallRegistry:
 
     # --- streams ------------------------------------------------------------------------
 
-    def open_stream(self, start: Started, sender: Callable[[str], None] | None = None
+    def open_stream(self, start: Started, sender: Callable[[str | bytes], None] | None = None
                     ) -> StreamState:
         now = self.clock()
         key = call_key(start)
@@ -249,7 +249,7 @@ class CallRegistry:
             codec_error = str(exc)
         leg = self.rules.leg_for(start.custom_parameters, start.from_number, start.to_number)
         injection = injection_for(start.provider, leg, start.tracks, start.custom_parameters,
-                                  self.injection_defaults)
+                                  self.injection_defaults, start.media_format)
         stream = StreamState(
             uid=uid,
             stream_id=start.stream_id,

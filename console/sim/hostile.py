@@ -156,10 +156,10 @@ def _dtmf_before_start(rng: random.Random, sid: str, _: int) -> str:
 
 
 def _anonymous(rng: random.Random, sid: str, _: int) -> str:
-    # Nothing that says Telnyx or Twilio (no stream id, no streamSid): whose is it?
+    # Nothing that says which platform (no stream id of any platform's shape): whose is it?
     return json.dumps(rng.choice([
         {"event": "media", "media": {"payload": "//8="}},
-        {"event": "start", "start": {}}, {"eventType": "start"}, {"hello": "world"},
+        {"event": "start", "start": {}}, {"kind": "start"}, {"hello": "world"},
     ]))
 
 

@@ -27,7 +27,7 @@ from console.core.events import (
     StreamProblem,
     SupervisorAction,
 )
-from console.protocol.detect import ADAPTERS
+from console.protocol.detect import encoder_for
 from console.supervisor.outbound import OutboundQueue, deliver
 from console.supervisor.routes import BARGE, WHISPER, Route, StreamReach, route
 
@@ -69,7 +69,7 @@ class AudioState:
 class _Target:
     stream: StreamState
     encoder: FrameEncoder
-    encode: Callable[..., str]
+    encode: Callable[..., str | bytes]
     dropped_before: int = 0  # the stream's sender had dropped this many before this talk
 
     def dropped(self) -> int:
@@ -296,9 +296,9 @@ class SupervisorAudio:
             inj = stream.injection
             assert inj is not None
             try:
+                order = self.engine.settings.l16_byte_order
                 enc = FrameEncoder(inj.codec, inj.rate, self.mic.rate,
-                                   self.engine.settings.l16_byte_order
-                                   if self.engine.settings.l16_byte_order != "auto" else "big")
+                                   inj.byte_order or (order if order != "auto" else "big"))
             except Exception as exc:
                 self._set(message=f"Cannot {mode}: {exc}", message_call=call_id)
                 self._audit(call_id, f"{mode}_failed", str(exc))
@@ -306,7 +306,8 @@ class SupervisorAudio:
                 return
             sender = stream.sender
             before = sender.dropped if isinstance(sender, OutboundQueue) else 0
-            targets.append(_Target(stream, enc, ADAPTERS[stream.provider][1], before))
+            targets.append(_Target(stream, enc, encoder_for(stream.provider, inj.codec, inj.rate,
+                                                             stream.media_format), before))
         self.mic.skip_to_now()  # only what is said from now on
         self.gate.reset()
         self._targets = targets

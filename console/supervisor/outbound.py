@@ -32,7 +32,7 @@ SEND_QUEUE_FRAMES = 10  # 200 ms of 20 ms frames
 class OutboundQueue:
     """The registry's `sender` for one stream (callable with the text to send)."""
 
-    def __init__(self, send: Callable[[str], Awaitable[object]], *,
+    def __init__(self, send: Callable[[str | bytes], Awaitable[object]], *,
                  limit: int = SEND_QUEUE_FRAMES, name: str = "") -> None:
         if limit < 1:
             raise ValueError("an outbound queue holds at least one message")
@@ -44,12 +44,12 @@ class OutboundQueue:
         self.max_queued = 0  # the most that ever waited at once
         self.closed = False
         self._send = send
-        self._queue: deque[tuple[str, bool]] = deque()
+        self._queue: deque[tuple[str | bytes, bool]] = deque()
         self._audio = 0  # droppable messages waiting
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
 
-    def __call__(self, text: str) -> None:
+    def __call__(self, text: str | bytes) -> None:
         self.put(text)
 
     @property
@@ -57,7 +57,7 @@ class OutboundQueue:
         """Messages waiting (not counting the one being written)."""
         return len(self._queue)
 
-    def put(self, text: str, *, droppable: bool = True) -> None:
+    def put(self, text: str | bytes, *, droppable: bool = True) -> None:
         """Queue `text` (on the engine's loop); returns at once."""
         if self.closed:
             self.lost += 1
@@ -122,7 +122,7 @@ class OutboundQueue:
         self._audio = 0
 
 
-def deliver(sender: Callable[[str], None], text: str, droppable: bool) -> None:
+def deliver(sender: Callable[[str | bytes], None], text: str | bytes, droppable: bool) -> None:
     """Hand `text` to a stream's sender; an OutboundQueue learns whether it may drop it."""
     if isinstance(sender, OutboundQueue):
         sender.put(text, droppable=droppable)

@@ -40,7 +40,7 @@ from console.core.events import (
 )
 from console.core.registry import StreamState, TrackState
 from console.engine import Engine
-from console.protocol.detect import ADAPTERS
+from console.protocol.detect import encoder_for
 from console.supervisor.outbound import deliver
 from console.supervisor.routes import BARGE, WHISPER, StreamReach, route
 from console.team import wire
@@ -435,8 +435,8 @@ class TeamNode:
         for uid in r.streams:
             inj = streams[uid].injection
             assert inj is not None
-            targets.append((streams[uid], FrameEncoder(inj.codec, inj.rate, rate,
-                                                       order if order != "auto" else "big")))
+            byte_order = inj.byte_order or (order if order != "auto" else "big")
+            targets.append((streams[uid], FrameEncoder(inj.codec, inj.rate, rate, byte_order)))
         self.talks[call_id] = _Talk(console, supervisor, mode, rate, now + LEASE_S, targets)
         self._audit(call_id, f"{mode}_start",
                     f"{r.reason}; by {supervisor} (console {console}) over the bus", supervisor)
@@ -454,7 +454,9 @@ class TeamNode:
     def _send(self, stream: StreamState, command: SendMedia | SendClear) -> None:
         if stream.closed or stream.sender is None:
             return
-        encode = ADAPTERS[stream.provider][1]
+        inj = stream.injection
+        encode = encoder_for(stream.provider, inj.codec if inj else "PCMU",
+                             inj.rate if inj else 8000, stream.media_format)
         deliver(stream.sender, encode(command, stream.stream_id), isinstance(command, SendMedia))
 
     async def _on_talk(self, msg: Any) -> None:

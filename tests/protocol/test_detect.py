@@ -97,9 +97,15 @@ def test_detect_every_telnyx_frame(path: Path) -> None:
     assert detect.detect(as_dict(text(path))) is Provider.TELNYX
 
 
-@pytest.mark.parametrize("path", TWILIO_FROM, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [p for p in TWILIO_FROM if "connected" not in p.name],
+                         ids=lambda p: p.name)
 def test_detect_every_twilio_frame(path: Path) -> None:
     assert detect.detect(as_dict(text(path))) is Provider.TWILIO
+
+
+def test_a_twilio_connected_frame_does_not_decide() -> None:
+    # SignalWire sends the very same frame; its start frame tells them apart.
+    assert detect.detect(as_dict(fixture("twilio", "from_twilio_01_connected.json"))) is None
 
 
 @pytest.mark.parametrize(
@@ -123,11 +129,11 @@ def test_adapters_cover_both_providers() -> None:
 # --- FrameDecoder ----------------------------------------------------------------------------
 
 
-def test_decoder_detects_twilio_from_connected_protocol() -> None:
+def test_decoder_reads_twilio_connected_but_lets_the_start_decide() -> None:
     dec = FrameDecoder()
     assert dec.provider is None
     ev = dec.decode(fixture("twilio", "from_twilio_01_connected.json"))
-    assert dec.provider is Provider.TWILIO
+    assert dec.provider is None  # SignalWire's connected frame is the same
     assert ev == Connected(Provider.TWILIO, "1.0.0", None)
     started = dec.decode(fixture("twilio", "from_twilio_02_start.json"))
     assert isinstance(started, Started)
@@ -190,7 +196,7 @@ def test_decoder_ambiguous_then_twilio() -> None:
 
 def test_decoder_stays_on_detected_provider() -> None:
     dec = FrameDecoder()
-    dec.decode(fixture("twilio", "from_twilio_01_connected.json"))
+    dec.decode(fixture("twilio", "from_twilio_02_start.json"))
     # A frame without Twilio ids is still parsed by the Twilio adapter.
     ev = dec.decode('{"event": "media", "media": {"payload": "//8="}}')
     assert isinstance(ev, Media)

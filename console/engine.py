@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import re
@@ -26,7 +27,14 @@ from websockets.http11 import Request, Response
 
 from console.config import Settings
 from console.core.bus import EventBus
-from console.core.events import CallEnded, Command, SendMedia, StreamProblem
+from console.core.events import (
+    CallEnded,
+    Command,
+    SendClear,
+    SendMedia,
+    StreamProblem,
+    SupervisorAction,
+)
 from console.core.reach import InjectionDefaults
 from console.core.registry import CallRegistry, StreamState
 from console.core.roles import RoleRules
@@ -38,6 +46,7 @@ from console.server.session import StreamSession
 from console.store.files import DataDirLocked, lock_data_dir, private_dir
 from console.store.writer import StoreHealth, StoreWriter
 from console.supervisor.outbound import OutboundQueue, deliver
+from console.supervisor.routes import Route
 
 if TYPE_CHECKING:
     from console.analysis.pipeline import AnalysisPipeline
@@ -118,6 +127,7 @@ class Engine:
         self._stt_task: asyncio.Task[None] | None = None
         self._stt_pool: Any = None  # the speech pool from its start on: stop() may abort it
         self._focus: str | None = None
+        self._prompts: dict[str, list[asyncio.Task[int]]] = {}
         self.transcription = "off" if not settings.transcribe else "starting"
 
     @staticmethod
@@ -397,6 +407,68 @@ class Engine:
         # Audio may be dropped when the peer falls behind; a mark or clear may not.
         self.loop.call_soon_threadsafe(deliver, stream.sender, text,
                                        isinstance(command, SendMedia))
+        return True
+
+    # --- prompts (recorded messages, standard notices) ----------------------------------
+
+    async def play_prompt(self, call_id: str, pcm: Any, rate: int, mode: str = "whisper",
+                          name: str = "prompt", supervisor: str = "") -> Route:
+        """Play `pcm` into the call: to the agent alone (whisper) or to both (barge), as the
+        call's streams take it (MP3 files on a Telnyx MP3-mode stream, frames otherwise).
+        On the engine loop; the route says where it goes, or why it cannot."""
+        from console.supervisor import prompts
+        from console.supervisor.routes import StreamReach, route
+
+        call = self.registry.calls.get(call_id)
+        if call is None or call.state != "active":
+            return Route((), f"Cannot play {name}: the call is not live.")
+        streams = {s.uid: s for s in call.open_streams}
+        r = route(mode, [StreamReach(uid, s.injection, s.sender is not None)
+                         for uid, s in streams.items()], live=False)
+        audit = self.bus.publish
+        if not r.ok:
+            audit(SupervisorAction(call_id, "prompt_refused", time.time(), r.reason,
+                                   supervisor))
+            return r
+        await self.stop_prompt(call_id, "another prompt started", supervisor)
+        order = self.settings.l16_byte_order
+        tasks = []
+        for uid in r.streams:
+            stream = streams[uid]
+            assert stream.injection is not None
+            items = prompts.schedule(pcm, rate, stream.injection,
+                                     order if order != "auto" else "big")
+            tasks.append(asyncio.create_task(prompts.play(
+                items, functools.partial(self.send_command, stream))))
+        self._prompts[call_id] = tasks
+        kinds = {s.injection.mode for s in (streams[uid] for uid in r.streams) if s.injection}
+        audit(SupervisorAction(call_id, "prompt_start", time.time(),
+                               f"{name}, {len(pcm) / rate:.1f} s ({'/'.join(sorted(kinds))}), "
+                               f"{r.reason}", supervisor))
+
+        def finished(_t: asyncio.Task[int]) -> None:
+            if self._prompts.get(call_id) is tasks and all(t.done() for t in tasks):
+                del self._prompts[call_id]
+                if not any(t.cancelled() for t in tasks):
+                    audit(SupervisorAction(call_id, "prompt_end", time.time(), name,
+                                           supervisor))
+        for task in tasks:
+            task.add_done_callback(finished)
+        return r
+
+    async def stop_prompt(self, call_id: str, why: str = "stopped by the supervisor",
+                          supervisor: str = "") -> bool:
+        """Stop a prompt playing on the call, and what the platform still holds of it."""
+        tasks = self._prompts.pop(call_id, None)
+        if not tasks:
+            return False
+        for task in tasks:
+            task.cancel()
+        call = self.registry.calls.get(call_id)
+        for stream in call.open_streams if call is not None else []:
+            self.send_command(stream, SendClear())
+        self.bus.publish(SupervisorAction(call_id, "prompt_stop", time.time(), why,
+                                          supervisor))
         return True
 
     def set_focus(self, call_id: str | None) -> None:

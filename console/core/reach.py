@@ -17,7 +17,7 @@ parameter or setting says otherwise); Twilio takes mu-law at 8 kHz.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from console.core.events import MediaFormat, Provider, Role, TrackName
 from console.core.roles import LegInfo
@@ -48,6 +48,7 @@ class InjectionDefaults:
     telnyx_target_legs: str = "opposite"
     telnyx_codec: str = "PCMU"
     telnyx_rate: int = 8000
+    telnyx_mode: str = "rtp"  # Telnyx's own default is mp3; the console asks for rtp
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,9 @@ class Injection:
     rate: int
     why: str  # how the console knows, in words for the supervisor
     byte_order: str | None = None  # L16 the platform wants in this order (else settings)
+    # "rtp": live audio, frame by frame; "mp3": Telnyx's MP3 mode, whole MP3 files queued
+    # and played in order (at most one a second): prompts, not a live voice.
+    mode: str = "rtp"
 
     @property
     def agent_only(self) -> bool:
@@ -148,11 +152,19 @@ def injection_for(
     codec, rate, problem = _codec(params, d.telnyx_codec, d.telnyx_rate)
     if problem:
         return Injection(frozenset(), codec, rate, f"cannot send on this stream: {problem}")
-    mode = _param(params, _MODE_KEYS)
-    if mode is not None and mode.lower() != "rtp":
+    mode = (_param(params, _MODE_KEYS) or d.telnyx_mode).lower()
+    if mode not in ("rtp", "mp3"):
         return Injection(frozenset(), codec, rate,
-                         f"the stream is in {mode!r} mode; live audio needs "
-                         "stream_bidirectional_mode=rtp")
+                         f"the stream is in {mode!r} mode; Telnyx has rtp and mp3")
+    if mode == "mp3":
+        codec, rate = "MP3", 8000  # what Telnyx decodes it to is its business
+    found = _telnyx_hears(params, leg, d, codec, rate)
+    return replace(found, mode=mode) if mode != "rtp" else found
+
+
+def _telnyx_hears(params: Mapping[str, str], leg: LegInfo, d: InjectionDefaults,
+                  codec: str, rate: int) -> Injection:
+    leg_name = leg.leg.value
     reaches = _param(params, ("reaches",))
     if reaches is not None and (hears := _hears_from_reaches(reaches)) is not None:
         return Injection(hears, codec, rate, f"the stream's parameters say reaches={reaches}")

@@ -40,10 +40,19 @@ def _reaches(usable: Sequence[tuple[str, Injection]]) -> str:
     return "; ".join(f"stream {uid} reaches {_hears(inj)} ({inj.why})" for uid, inj in usable)
 
 
-def route(mode: str, streams: Sequence[StreamReach]) -> Route:
+def route(mode: str, streams: Sequence[StreamReach], *, live: bool = True) -> Route:
+    """Where a live voice (`live`) or a prompt goes for `mode` (whisper or barge)."""
     usable = [(s.uid, s.injection) for s in streams if s.can_send and s.injection is not None]
     if not usable:
         return Route((), f"Cannot {mode}: the call has no open stream to send audio on.")
+    if live:
+        queued = [uid for uid, inj in usable if inj.mode != "rtp"]
+        usable = [(uid, inj) for uid, inj in usable if inj.mode == "rtp"]
+        if queued and not usable:
+            return Route((), f"Cannot {mode} live: the call's stream is in Telnyx MP3 mode, "
+                             "which plays whole recordings queued (at most one a second). "
+                             "Play a prompt instead, or request the stream with "
+                             "stream_bidirectional_mode=rtp.")
     agent_only = [(uid, inj) for uid, inj in usable if inj.agent_only]
     customer_only = [(uid, inj) for uid, inj in usable if inj.hears == {Role.CUSTOMER}]
     both = [(uid, inj) for uid, inj in usable if inj.hears == set(Role)]

@@ -104,19 +104,24 @@ def test_unrecognised_reaches_falls_back_to_target_legs() -> None:
 
 
 @pytest.mark.parametrize("key", ["bidirectional_mode", "stream_bidirectional_mode"])
-def test_non_rtp_mode_reaches_nobody(key: str) -> None:
+def test_mp3_mode_reaches_the_target_legs_with_whole_files(key: str) -> None:
     inj = telnyx(CUSTOMER_LEG, **{key: "mp3"})
-    assert inj.hears == NOBODY
-    assert "rtp" in inj.why
-    assert "mp3" in inj.why
+    assert inj.hears == AGENT and inj.mode == "mp3" and inj.codec == "MP3"
 
 
 def test_rtp_mode_is_fine() -> None:
-    assert telnyx(CUSTOMER_LEG, bidirectional_mode="RTP").hears == AGENT
+    inj = telnyx(CUSTOMER_LEG, bidirectional_mode="RTP")
+    assert inj.hears == AGENT and inj.mode == "rtp"
 
 
-def test_non_rtp_mode_beats_reaches() -> None:
-    assert telnyx(CUSTOMER_LEG, bidirectional_mode="mp3", reaches="agent").hears == NOBODY
+def test_an_unknown_mode_reaches_nobody() -> None:
+    inj = telnyx(CUSTOMER_LEG, bidirectional_mode="carrier-pigeon", reaches="agent")
+    assert inj.hears == NOBODY and "rtp and mp3" in inj.why
+
+
+def test_mp3_mode_still_obeys_reaches() -> None:
+    assert telnyx(CUSTOMER_LEG, bidirectional_mode="mp3", reaches="both").hears == \
+        {Role.CUSTOMER, Role.AGENT}
 
 
 # --- Telnyx: codec and rate -------------------------------------------------------------------

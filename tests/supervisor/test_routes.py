@@ -105,3 +105,14 @@ def test_only_unusable_streams_is_no_open_stream() -> None:
 def test_route_ok_follows_streams() -> None:
     assert Route(("s",), "why").ok
     assert not Route((), "why").ok
+
+
+def test_a_live_voice_never_goes_to_an_mp3_mode_stream_but_a_prompt_does() -> None:
+    mp3 = Injection(frozenset({Role.AGENT}), "MP3", 8000, "target_legs=opposite", mode="mp3")
+    live = route("whisper", [StreamReach("s1", mp3)])
+    assert not live.ok and "MP3 mode" in live.reason and "prompt" in live.reason
+    prompt = route("whisper", [StreamReach("s1", mp3)], live=False)
+    assert prompt.streams == ("s1",)
+    # an RTP stream beside it takes the live voice
+    rtp = Injection(frozenset({Role.AGENT}), "PCMU", 8000, "opposite")
+    assert route("whisper", [StreamReach("s1", mp3), StreamReach("s2", rtp)]).streams == ("s2",)

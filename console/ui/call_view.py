@@ -14,12 +14,14 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QListWidget,
+    QMenu,
     QProgressBar,
     QPushButton,
     QSlider,
     QSplitter,
     QStackedWidget,
     QTextBrowser,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -68,6 +70,7 @@ def _stamp(seconds: float) -> str:
 
 class CallView(QWidget):
     modeRequested = Signal(str, str)  # call id, "listen" | "whisper" | "barge" | "stop"
+    promptRequested = Signal(str, str)  # call id, "file:whisper" | "file:barge" | ... | "stop"
     volumeChanged = Signal(float)  # 0.0-2.0
     channelsChanged = Signal(str)  # "mix" | "split"
 
@@ -101,6 +104,23 @@ class CallView(QWidget):
             button.clicked.connect(lambda _=False, m=mode: self._request(m))
             self.buttons[mode] = button
             controls.addWidget(button)
+        self.prompt_button = QToolButton()
+        self.prompt_button.setText("Prompt")
+        self.prompt_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.prompt_button.setToolTip("Play a recorded message or a standard notice into the "
+                                      "call (MP3 files on a Telnyx MP3-mode stream)")
+        self.prompt_button.setEnabled(False)
+        menu = QMenu(self.prompt_button)
+        self.prompt_actions = {}
+        for key, text in (("file:whisper", "Play a recording to the agent alone…"),
+                          ("file:barge", "Play a recording to both parties…"),
+                          ("notice:barge", "Play “this call may be monitored” to both"),
+                          ("stop", "Stop the prompt")):
+            action = menu.addAction(text)
+            action.triggered.connect(lambda _=False, k=key: self._prompt(k))
+            self.prompt_actions[key] = action
+        self.prompt_button.setMenu(menu)
+        controls.addWidget(self.prompt_button)
         self.mode_badge = QLabel("")
         self.mode_badge.setVisible(False)
         controls.addWidget(self.mode_badge)
@@ -235,6 +255,7 @@ class CallView(QWidget):
             self.duration.setText("")
             self.transcript.setHtml("")
             self.pages.setCurrentWidget(self.placeholder)
+            self.prompt_button.setEnabled(False)
             return
         self.pages.setCurrentWidget(self.body)
         for button in self.buttons.values():
@@ -246,6 +267,7 @@ class CallView(QWidget):
         c = self.call
         if c is None:
             return
+        self.prompt_button.setEnabled(c.state == "active")
         self.title.setText(c.title)
         bits = [f"to {c.to_number}" if c.to_number else "", c.provider.capitalize(), c.codec,
                 f"{c.streams} stream" + ("s" if c.streams != 1 else ""),
@@ -320,6 +342,10 @@ class CallView(QWidget):
             self.duration.setText(format_duration(self.call.duration()))
             if not self.call.transcript():
                 self._render_transcript()  # speech recognition may have come up (or gone)
+
+    def _prompt(self, key: str) -> None:
+        if self.call is not None and self.call.state == "active":
+            self.promptRequested.emit(self.call.id, key)
 
     def set_audio_available(self, available: bool, reason: str = AUDIO_MISSING) -> None:
         self._audio_ok = available

@@ -3,8 +3,11 @@ connection help, settings and the engine's health in the status bar."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence, QShortcut
@@ -12,6 +15,7 @@ from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
     QComboBox,
+    QFileDialog,
     QLabel,
     QLineEdit,
     QMainWindow,
@@ -56,6 +60,7 @@ class MainWindow(QMainWindow):
     settingsRequested = Signal()
     themeToggled = Signal()
     audioPrefsChanged = Signal(float, str)  # volume, channels: to keep in the settings
+    promptFinished = Signal(str, bool, str)  # call id, playing, what to tell the supervisor
 
     def __init__(self, bridge: EngineBridge, settings: Settings,
                  ended_linger_ms: int = 2000) -> None:
@@ -78,6 +83,8 @@ class MainWindow(QMainWindow):
         self._audio_state: AudioState | None = None
         self._space_down = False
         self.view.modeRequested.connect(self._audio_request)
+        self.view.promptRequested.connect(self._prompt)
+        self.promptFinished.connect(self._prompt_finished)
         self.view.volumeChanged.connect(self._volume_changed)
         self.view.channelsChanged.connect(self._channels_changed)
         self.view.set_audio_prefs(settings.listen_volume, settings.listen_channels)
@@ -196,6 +203,63 @@ class MainWindow(QMainWindow):
     def _audio_request(self, call_id: str, mode: str) -> None:
         if self.audio is not None:
             self.audio.request(call_id, _BUTTON_ACTIONS.get(mode, mode))
+
+    # --- prompts ------------------------------------------------------------------------
+
+    def pick_prompt_file(self) -> str:
+        """The recording to play (a dialog; tests put a path here instead)."""
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Play a recording into the call", "",
+            "Sound files (*.wav *.mp3 *.ogg *.flac *.m4a);;All files (*)")
+        return path
+
+    def _prompt(self, call_id: str, key: str) -> None:
+        engine = self.bridge.engine
+        play = getattr(engine, "play_prompt", None)
+        loop = engine.loop
+        if play is None or loop is None:
+            self.statusBar().showMessage("Prompts play from a console that takes the calls "
+                                         "itself; in team mode they are not offered yet.", 8000)
+            return
+        if key == "stop":
+            asyncio.run_coroutine_threadsafe(
+                engine.stop_prompt(call_id, "stopped by the supervisor",  # type: ignore[attr-defined]
+                                   self.settings.supervisor()), loop)
+            return
+        kind, mode = key.split(":")
+        if kind == "notice":
+            from console.resources import resource_dir
+
+            path, name = str(resource_dir() / "prompts" / "monitored-notice.wav"), \
+                "the monitoring notice"
+        else:
+            path = self.pick_prompt_file()
+            if not path:
+                return
+            name = Path(path).name
+        supervisor = self.settings.supervisor()
+
+        def job() -> None:  # off the UI thread: reading and encoding take a moment
+            from console.audio.sound_file import SoundFileError, read_sound
+
+            try:
+                pcm, rate = read_sound(path)
+                done = asyncio.run_coroutine_threadsafe(
+                    play(call_id, pcm, rate, mode, name, supervisor), loop).result(30)
+                self.promptFinished.emit(call_id, done.ok, done.reason if not done.ok else
+                                         f"Playing {name}: {done.reason}")
+            except SoundFileError as exc:
+                self.promptFinished.emit(call_id, False, f"Cannot play {name}: {exc}")
+            except Exception as exc:  # never let a prompt take the window down
+                self.promptFinished.emit(call_id, False, f"Cannot play {name}: {exc}")
+
+        threading.Thread(target=job, name="prompt", daemon=True).start()
+
+    def _prompt_finished(self, call_id: str, ok: bool, text: str) -> None:
+        self.prompt_message = text
+        self.statusBar().showMessage(text, 10000)
+        if self.view.call is not None and self.view.call.id == call_id:
+            self.view.audio_note.setText(text)
 
     def _audio_key(self, action: str) -> None:
         if self.audio is None:

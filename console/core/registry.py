@@ -162,6 +162,16 @@ _GROUP_PARAMS = ("coach_call", "call_session_id")
 MAX_FILL_S = 5.0
 
 
+# Parameters that carry credentials (a platform may copy the stream URL's ?token= into its
+# start frame): used for nothing after the handshake, and never stored or shown.
+_SECRET_PARAMS = frozenset({"token", "auth_token", "stream_token", "stream_auth_token",
+                            "authorization", "password", "secret", "sig", "signature"})
+
+
+def _kept_parameters(params: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in params.items() if k.strip().lower() not in _SECRET_PARAMS}
+
+
 def call_key(start: Started) -> str:
     """Which call a stream belongs to: the provider's own key (Telnyx call_session_id,
     Twilio callSid) unless a custom parameter names the call, which joins legs that the
@@ -261,7 +271,7 @@ class CallRegistry:
             leg=leg,
             opened_at=now,
             offset_s=max(0.0, now - call.started_at),
-            custom_parameters=dict(start.custom_parameters),
+            custom_parameters=_kept_parameters(start.custom_parameters),
             call_control_id=start.call_control_id,
             sender=sender,
             injection=injection,
@@ -269,7 +279,7 @@ class CallRegistry:
         call.streams[uid] = stream
         self.bus.publish(StreamOpened(
             call.id, uid, start.provider, start.media_format, start.tracks, leg.roles(),
-            leg.leg.value, dict(start.custom_parameters), start.call_control_id, now,
+            leg.leg.value, _kept_parameters(start.custom_parameters), start.call_control_id, now,
             codec_error,
         ))
         if codec_error:

@@ -225,6 +225,29 @@ async def _render(s: _Session, call_id: str, fmt: str) -> str:
             conn.close()
 
 
+async def _as_prompt(s: _Session, node: str, call_id: str, mode: str, pcm: np.ndarray,
+                     rate: int, name: str) -> int:
+    import base64
+
+    from console.audio.codecs import resample
+    from console.audio.mp3 import MP3_RATES, encode_mp3
+
+    if rate not in MP3_RATES:
+        pcm, rate = resample(pcm, rate, 16000), 16000
+    data = encode_mp3(pcm, rate)
+    if len(data) > 700_000:
+        raise CommandError(f"{name} is too long to send as a prompt over the bus "
+                           f"({len(data) // 1000} KB as MP3; at most about 3 minutes)")
+    answer = await s.request(node, {"action": "prompt", "call_id": call_id, "mode": mode,
+                                    "name": name, "mp3": base64.b64encode(data).decode()})
+    if not answer.get("ok"):
+        raise CommandError(str(answer.get("reason", "refused")))
+    print(f"{mode}: the stream is in MP3 mode, so {name} ({pcm.size / rate:.1f} s) plays as "
+          f"a recording on call {call_id} (node {node}): {answer.get('route', '')}",
+          file=sys.stderr)
+    return 0
+
+
 async def listen(settings: Settings, ident: str, seconds: float, output: str) -> int:
     from console.audio.codecs import resample
     from console.audio.wav import write_wav
@@ -297,6 +320,9 @@ async def whisper(settings: Settings, ident: str, wav: str, barge: bool) -> int:
         call = await s.live(ident)
         node, call_id = call["node"], call["id"]
         answer = await s.request(node, {"action": mode, "call_id": call_id, "rate": rate})
+        if not answer.get("ok") and "MP3 mode" in str(answer.get("reason", "")):
+            # The stream takes whole recordings, not a live voice: the file goes as one.
+            return await _as_prompt(s, node, call_id, mode, pcm, rate, Path(wav).name)
         if not answer.get("ok"):
             raise CommandError(str(answer.get("reason", "refused")))
         console = f"cli-{id(s):x}"

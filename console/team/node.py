@@ -16,6 +16,8 @@ its own store) and joins the bus on top of it:
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import logging
 import os
@@ -59,7 +61,8 @@ HEARTBEAT_S = 1.0
 LEASE_S = 6.0  # a console renews its listen or talk every 2 s; silent this long, it is gone
 WAVE_RATE = 200  # envelope points per second per track (one per 5 ms)
 WAVE_EVERY_S = 0.1
-MAX_COMMAND_BYTES = 4096
+MAX_COMMAND_BYTES = 1024 * 1024  # a prompt's MP3 rides in its command (the bus's limit)
+MAX_PROMPT_CHARS = 1_000_000
 
 
 @dataclass
@@ -405,10 +408,42 @@ class TeamNode:
                 self._send(stream, SendClear())
             self._audit(call_id, "clear", f"by {who} over the bus", supervisor)
             return {"ok": True}
+        if action == "prompt":
+            return self._prompt(call_id, req, supervisor)
+        if action == "prompt_stop":
+            asyncio.get_running_loop().create_task(
+                self.engine.stop_prompt(call_id, f"stopped by {who}", supervisor))
+            return {"ok": True}
         if action == "focus":
             self.engine.set_focus(call_id)
             return {"ok": True}
         raise ValueError(f"unknown action {action!r}")
+
+    def _prompt(self, call_id: str, req: dict[str, Any], supervisor: str) -> dict[str, Any]:
+        """A recording sent as MP3 in the command: played as the call's streams take it
+        (whole MP3 files on a Telnyx MP3-mode stream, frames otherwise). Answered at once;
+        the route is checked here, so a refusal is said."""
+        from console.audio.mp3 import Mp3Error, decode_mp3
+        from console.supervisor.routes import StreamReach, route
+
+        mode = _text(req, "mode", 16)
+        if mode not in (WHISPER, BARGE):
+            raise ValueError("mode must be whisper or barge")
+        name = _text(req, "name", 200, default="prompt")
+        try:
+            pcm, rate = decode_mp3(base64.b64decode(_text(req, "mp3", MAX_PROMPT_CHARS),
+                                                    validate=True))
+        except (Mp3Error, ValueError, binascii.Error) as exc:
+            raise ValueError(f"the prompt is not a playable MP3 file ({exc})") from None
+        call = self.engine.registry.calls[call_id]
+        r = route(mode, [StreamReach(s.uid, s.injection, s.sender is not None)
+                         for s in call.open_streams], live=False)
+        if not r.ok:
+            self._audit(call_id, "prompt_refused", r.reason, supervisor)
+            return {"ok": False, "reason": r.reason}
+        asyncio.get_running_loop().create_task(
+            self.engine.play_prompt(call_id, pcm, rate, mode, name, supervisor))
+        return {"ok": True, "route": r.reason, "seconds": round(pcm.size / rate, 2)}
 
     def _start_talk(self, call_id: str, mode: str, console: str, supervisor: str,
                     req: dict[str, Any], now: float) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.snippets import make_snippets
+from console.snippets import SNIPPET_TABS, make_snippets
 
 __all__ = ["ConnectionPanel"]
 
@@ -45,7 +45,8 @@ class ConnectionPanel(QWidget):
             "Point your telephony platform's media stream at this URL. Telnyx sends the "
             "token in its x-telnyx-streaming-auth-token header (stream_auth_token); Twilio is "
             "checked by X-Twilio-Signature once its auth token and the public URL are set in "
-            "Settings.")
+            "Settings; Plivo, Exotel, Vonage, SignalWire and Bandwidth carry it as ?token= in "
+            "the stream URL. Each tab says what the console can do on that platform.")
         intro.setWordWrap(True)
         intro.setProperty("muted", True)
 
@@ -73,21 +74,13 @@ class ConnectionPanel(QWidget):
 
         self.tabs = QTabWidget()
         self.snippet_edits: dict[str, QPlainTextEdit] = {}
-        for key, title, note in (
-            ("telnyx_streaming_start", "Telnyx streaming_start",
-             "POST /v2/calls/{call_control_id}/actions/streaming_start on the customer's leg "
-             "once the call is answered. RTP mode with target legs \"opposite\" lets the "
-             "console whisper to the agent alone."),
-            ("telnyx_texml", "Telnyx TeXML", "TeXML <Start><Stream> before dialling the agent."),
-            ("twilio_twiml", "Twilio TwiML", "TwiML <Start><Stream> for listening; see the "
-                                             "note inside for whispering."),
-        ):
+        for tab in SNIPPET_TABS:
             edit = QPlainTextEdit()
             edit.setReadOnly(True)
             edit.setFont(mono)
             page = QWidget()
             pl = QVBoxLayout(page)
-            caption = QLabel(note)
+            caption = QLabel(tab.note)
             caption.setWordWrap(True)
             caption.setProperty("muted", True)
             pl.addWidget(caption)
@@ -96,8 +89,8 @@ class ConnectionPanel(QWidget):
             row.addStretch(1)
             row.addWidget(_copy_button(edit, "Copy snippet"))
             pl.addLayout(row)
-            self.tabs.addTab(page, title)
-            self.snippet_edits[key] = edit
+            self.tabs.addTab(page, tab.title)
+            self.snippet_edits[tab.key] = edit
 
         self.team = QLabel("")
         self.team.setWordWrap(True)
@@ -131,7 +124,8 @@ class ConnectionPanel(QWidget):
         first = nodes[0][1] if nodes else ""
         self.url.setText(first)
         self.token.setText("(the node's own stream token)")
-        snippets = make_snippets(first or "wss://node.example.com/stream", "<node token>",
+        # A placeholder that stays readable inside URLs (they escape "<" and spaces).
+        snippets = make_snippets(first or "wss://node.example.com/stream", "NODE_TOKEN",
                                  "", codec, rate)
         for key, edit in self.snippet_edits.items():
             edit.setPlainText(getattr(snippets, key))

@@ -250,3 +250,21 @@ def test_keypad_runs_are_masked_before_anyone_sees_them(world) -> None:  # type:
     assert published() == ["*", "*", "*", "*", "1"]
     at = [e.at_s for e in events if isinstance(e, DtmfReceived)]
     assert at == sorted(at) and at[-1] == pytest.approx(8.02, abs=0.05)
+
+
+def test_credentials_in_custom_parameters_are_never_kept() -> None:
+    from console.core.bus import EventBus
+    from console.core.events import MediaFormat, Provider, Started, StreamOpened
+    from console.core.registry import CallRegistry
+    from console.core.roles import RoleRules
+
+    bus = EventBus()
+    seen: list = []  # type: ignore[type-arg]
+    bus.subscribe(seen.append)
+    registry = CallRegistry(bus, RoleRules.from_patterns([]))
+    stream = registry.open_stream(Started(
+        Provider.EXOTEL, "s1", "c1", MediaFormat("L16", 8000),
+        custom_parameters={"leg": "customer", "token": "s3cret", "Auth_Token": "x"}))
+    assert stream.custom_parameters == {"leg": "customer"}
+    opened = [e for e in seen if isinstance(e, StreamOpened)]
+    assert opened[0].custom_parameters == {"leg": "customer"}

@@ -93,9 +93,10 @@ class _Session:
     async def request(self, node: str, payload: dict[str, Any]) -> dict[str, Any]:
         payload = {"console": f"cli-{id(self):x}", "supervisor": self.settings.supervisor(),
                    **payload}
+        subject = (self.subjects.prompt(node) if payload.get("action") == "prompt"
+                   else self.subjects.command(node))
         try:
-            msg = await self.nc.request(self.subjects.command(node), orjson.dumps(payload),
-                                        timeout=3.0)
+            msg = await self.nc.request(subject, orjson.dumps(payload), timeout=5.0)
         except Exception as exc:
             raise CommandError(f"node {node} did not answer ({type(exc).__name__})") from None
         answer = orjson.loads(msg.data)

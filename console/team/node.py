@@ -61,7 +61,8 @@ HEARTBEAT_S = 1.0
 LEASE_S = 6.0  # a console renews its listen or talk every 2 s; silent this long, it is gone
 WAVE_RATE = 200  # envelope points per second per track (one per 5 ms)
 WAVE_EVERY_S = 0.1
-MAX_COMMAND_BYTES = 1024 * 1024  # a prompt's MP3 rides in its command (the bus's limit)
+MAX_COMMAND_BYTES = 4096
+MAX_PROMPT_BYTES = 1024 * 1024  # a prompt's MP3 rides in its command (the bus's limit)
 MAX_PROMPT_CHARS = 1_000_000
 
 
@@ -142,6 +143,8 @@ class TeamNode:
         await self._close_stale_calls()
         self._subs.append(await nc.subscribe(self.subjects.command(self.name),
                                              cb=self._on_command))
+        self._subs.append(await nc.subscribe(self.subjects.prompt(self.name),
+                                             cb=self._on_prompt))
         self._subs.append(await nc.subscribe(self.subjects.all_talk(self.name),
                                              cb=self._on_talk))
         self._tasks += [supervised("heartbeat", self._heartbeat),
@@ -343,12 +346,21 @@ class TeamNode:
     # --- commands -------------------------------------------------------------------------
 
     async def _on_command(self, msg: Any) -> None:
+        await self._answer(msg, MAX_COMMAND_BYTES, None)
+
+    async def _on_prompt(self, msg: Any) -> None:
+        # Prompts carry their recording: a subject of their own with a larger limit.
+        await self._answer(msg, MAX_PROMPT_BYTES, "prompt")
+
+    async def _answer(self, msg: Any, limit: int, only: str | None) -> None:
         try:
-            if len(msg.data) > MAX_COMMAND_BYTES:
+            if len(msg.data) > limit:
                 raise ValueError("command too large")
             req = orjson.loads(msg.data)
             if not isinstance(req, dict):
                 raise ValueError("a command is a JSON object")
+            if (req.get("action") == "prompt") != (only == "prompt"):
+                raise ValueError("prompts go on the node's prompt subject, and only they")
             answer = self.command(req)
         except (ValueError, orjson.JSONDecodeError) as exc:
             self.bad_commands += 1

@@ -6,6 +6,7 @@ permissions can limit what a supervisor or a node may see or say:
     coach.<team>.audio.<node>.<call>   a call's decoded audio, only while a console listens
     coach.<team>.talk.<node>.<call>    a supervisor's voice, console to node
     coach.<team>.cmd.<node>            commands to the node holding a call (request/reply)
+    coach.<team>.cmd.<node>.prompt     a recording to play (MP3 inside, up to 1 MB)
     coach.<team>.hb.<node>             node heartbeat, every second
 
 KV bucket `coach_calls` holds a summary per call (`calls --bus`, late join); bucket
@@ -88,6 +89,9 @@ class Subjects:
 
     def command(self, node: str) -> str:
         return f"{self.root}.cmd.{node}"
+
+    def prompt(self, node: str) -> str:
+        return f"{self.root}.cmd.{node}.prompt"
 
     def heartbeat(self, node: str) -> str:
         return f"{self.root}.hb.{node}"

@@ -145,17 +145,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("simulate", help="play simulated calls into a console")
     sim.add_argument("--url", required=True, help="the console's stream URL")
-    sim.add_argument("--provider", choices=["telnyx", "twilio"], default="telnyx")
+    sim.add_argument("--provider", default="telnyx",
+                     choices=["telnyx", "twilio", "plivo", "exotel", "vonage", "signalwire",
+                              "bandwidth"],
+                     help="the platform whose frames to play (console/sim/platforms.py)")
     sim.add_argument("--calls", type=int, default=1)
     sim.add_argument("--token", default="", help="stream token")
     sim.add_argument("--ca", default="", metavar="FILE",
                      help="CA certificate (PEM) to trust for a wss:// console")
     sim.add_argument("--twilio-auth-token", default="", help="sign as Twilio with this token")
-    sim.add_argument("--codec", default="PCMU",
+    sim.add_argument("--codec", default="",
                      choices=["PCMU", "PCMA", "L16", "G722", "OPUS"],
-                     help="Telnyx stream codec (Twilio is always PCMU)")
+                     help="stream codec, as far as the platform offers it (default: the "
+                          "platform's own: L16 on Plivo, Exotel and Vonage, else PCMU)")
+    sim.add_argument("--rate", type=int, default=0,
+                     help="sample rate (default: the platform's usual one for the codec)")
     sim.add_argument("--legs", choices=["single", "split"], default="single",
-                     help="one stream with both tracks, or one stream per leg")
+                     help="one stream with both tracks, or one stream per leg (Vonage "
+                          "hears the call mixed on one socket: single only)")
     sim.add_argument("--speed", type=float, default=1.0, help="1 = real time, 0 = flat out")
     sim.add_argument("--duration", type=float, default=0.0, help="seconds per call (0: all)")
     sim.add_argument("--reorder", type=float, default=0.0, help="out-of-order probability")
@@ -421,8 +428,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     opts = SimOptions(
         url=args.url, provider=args.provider, calls=args.calls, token=args.token,
-        twilio_auth_token=args.twilio_auth_token,
-        codec="PCMU" if args.provider == "twilio" else args.codec, legs=args.legs,
+        twilio_auth_token=args.twilio_auth_token, codec=args.codec, rate=args.rate,
+        legs=args.legs,
         speed=args.speed, duration=args.duration, reorder=args.reorder, loss=args.loss,
         duplicate=args.duplicate, dtmf=not args.no_dtmf, stagger=args.stagger,
         abrupt=args.abrupt, seed=args.seed, dialogue=args.dialogue, ca_file=args.ca,
@@ -435,6 +442,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         {"call": r.plan.call_key, "dialogue": r.plan.dialogue.name,
          "streams": [{"stream_id": s.stream_id, "leg": s.leg, "sent": s.sent,
                       "received": len(s.received), "marks_echoed": s.marks_echoed,
+                      "clears": s.clears, "problems": s.problems,
                       "error": s.error} for s in r.streams]}
         for r in results
     ]

@@ -38,6 +38,7 @@ from console.core.events import (
 from console.core.reach import InjectionDefaults
 from console.core.registry import CallRegistry, StreamState
 from console.core.roles import RoleRules
+from console.protocol.base import FrameError
 from console.protocol.detect import encoder_for
 from console.server.auth import AuthPolicy, check_handshake
 from console.server.limits import StreamLimits
@@ -400,9 +401,13 @@ class Engine:
         if session is None or stream.sender is None or stream.closed:
             return False
         inj = stream.injection
-        text = encoder_for(stream.provider, inj.codec if inj else "PCMU",
-                           inj.rate if inj else 8000, stream.media_format)(command,
-                                                                           stream.stream_id)
+        try:
+            text = encoder_for(stream.provider, inj.codec if inj else "PCMU",
+                               inj.rate if inj else 8000, stream.media_format)(
+                command, stream.stream_id)
+        except FrameError as exc:  # e.g. a mark on a platform that has none
+            log.info("not sent on stream %s: %s", stream.uid, exc)
+            return False
         assert self.loop is not None
         # Audio may be dropped when the peer falls behind; a mark or clear may not.
         self.loop.call_soon_threadsafe(deliver, stream.sender, text,

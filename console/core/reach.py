@@ -193,7 +193,8 @@ def _other_platform(provider: Provider, leg: LegInfo, tracks: tuple[TrackName, .
     codec = "L16" if linear else "PCMU"
     order: str | None = None
     if provider is Provider.EXOTEL:
-        codec, rate, order = "L16", 8000, "little"  # slin: 16-bit little-endian, 8 kHz
+        codec, order = "L16", "little"  # slin: 16-bit little-endian at the stream's rate
+        rate = fmt.sample_rate if fmt is not None and linear else 8000
     elif provider is Provider.VONAGE:
         codec, rate, order = "L16", rate if rate in (8000, 16000) else 16000, "little"
     elif provider is Provider.PLIVO and linear and rate not in (8000, 16000):

@@ -1,43 +1,44 @@
-"""Plays calls into a stream server exactly as Telnyx or Twilio would, and plays the
-provider's part for what comes back (media is "played", marks echoed when it has been)."""
+"""Plays calls into a stream server exactly as a platform would (Telnyx, Twilio, Plivo,
+Exotel, Vonage, SignalWire or Bandwidth: their frames are in console/sim/platforms.py), and
+plays the platform's part for what comes back: audio is "played" in order at real time and
+decoded, marks are echoed once the audio before them has played, clears are honoured."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import contextlib
-import json
 import random
 import ssl
-import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import numpy as np
 import numpy.typing as npt
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from console.audio.codecs import make_encoder, resample
-from console.protocol.twilio import signature
+from console.audio.codecs import LiveResampler, make_encoder, resample
 from console.sim.dialogues import Dialogue
+from console.sim.platforms import FRAME_S, PLATFORMS, Heard, Platform, Wire, platform_for
 
-__all__ = ["CallPlan", "CallResult", "SimOptions", "plan_calls", "play_call", "run"]
+__all__ = ["FRAME_S", "PLATFORMS", "CallPlan", "CallResult", "SimOptions", "StreamResult",
+           "plan_calls", "play_call", "run"]
 
-FRAME_S = 0.02
-_RATES = {"PCMU": 8000, "PCMA": 8000, "L16": 16000, "G722": 16000, "OPUS": 16000}
+# What received_pcm is kept at, whatever the platform played.
+PCM_RATE = 8000
+MAX_PROBLEMS = 100
 
 
 @dataclass
 class SimOptions:
     url: str
-    provider: str = "telnyx"
+    provider: str = "telnyx"  # any name in PLATFORMS
     calls: int = 1
     token: str = ""
     twilio_auth_token: str = ""
-    codec: str = "PCMU"
+    codec: str = ""  # "": the platform's own default (PCMU; L16 on Plivo, Exotel, Vonage)
+    rate: int = 0  # 0: the platform's usual rate for the codec
     legs: str = "single"  # "single": one stream, both tracks; "split": one stream per leg
     speed: float = 1.0  # 1 = real time; 0 = as fast as the socket takes it
     duration: float = 0.0  # 0 = the whole dialogue
@@ -49,7 +50,7 @@ class SimOptions:
     abrupt: bool = False  # close the socket without a stop frame
     seed: int = 1
     dialogue: str = ""
-    l16_byte_order: str = "big"
+    l16_byte_order: str = "big"  # where the platform does not fix it (Exotel, Vonage do)
     # Extra custom parameters on every stream, e.g. {"target_legs": "both"}; a key of the
     # form "customer:name" or "agent:name" goes on that leg's stream only.
     params: dict[str, str] = field(default_factory=dict)
@@ -63,10 +64,20 @@ class StreamResult:
     stream_id: str
     leg: str
     sent: dict[str, int] = field(default_factory=lambda: {"inbound": 0, "outbound": 0})
+    # Every message the console sent, as JSON; a binary one as {"binary": n_bytes}.
     received: list[dict[str, Any]] = field(default_factory=list)
+    # The audio received, as the platform took it (its codec: mu-law bytes, L16...).
     received_media: bytearray = field(default_factory=bytearray)
     marks_echoed: list[str] = field(default_factory=list)
     error: str | None = None
+    # The same audio decoded: 16-bit little-endian PCM at PCM_RATE (8 kHz).
+    received_pcm: bytearray = field(default_factory=bytearray)
+    clears: int = 0  # clears honoured
+    # What the platform would have refused or complained about in what the console sent.
+    problems: list[str] = field(default_factory=list)
+
+    def pcm(self) -> npt.NDArray[np.int16]:
+        return np.frombuffer(bytes(self.received_pcm), "<i2").astype(np.int16)
 
 
 @dataclass
@@ -78,6 +89,7 @@ class CallPlan:
     legs: str
     from_number: str
     to_number: str
+    rate: int = 0
 
 
 @dataclass
@@ -90,8 +102,24 @@ class CallResult:
         return sum(sum(s.sent.values()) for s in self.streams)
 
 
+def _wire(plan: CallPlan, opts: SimOptions) -> tuple[type[Platform], Wire]:
+    platform = platform_for(plan.provider)
+    return platform, platform.wire_for(plan.codec, plan.rate, opts.l16_byte_order)
+
+
 def plan_calls(dialogues: tuple[Dialogue, ...], opts: SimOptions) -> list[CallPlan]:
-    rng = random.Random(opts.seed)
+    """The calls to play; ValueError for a platform, codec or leg layout that cannot be."""
+    platform = platform_for(opts.provider)
+    # Telnyx and Twilio keep the ids they always had for a seed; the others mix in their
+    # name, so that calls of two platforms played with one seed never share an id.
+    rng = random.Random(opts.seed if platform.name in ("telnyx", "twilio")
+                        else f"{opts.seed}-{platform.name}")
+    wire = platform.wire_for(opts.codec, opts.rate, opts.l16_byte_order)
+    if opts.legs not in ("single", "split"):
+        raise ValueError(f"legs must be single or split, not {opts.legs!r}")
+    if opts.legs == "split" and not platform.can_split:
+        raise ValueError(f"{platform.name} cannot stream one leg at a time: its socket is a "
+                         "participant and hears the conversation mixed as one track")
     chosen = [d for d in dialogues if d.name == opts.dialogue] if opts.dialogue else []
     if opts.dialogue and not chosen:
         raise ValueError(f"no dialogue named {opts.dialogue!r}; have: "
@@ -99,180 +127,115 @@ def plan_calls(dialogues: tuple[Dialogue, ...], opts: SimOptions) -> list[CallPl
     plans = []
     for i in range(opts.calls):
         d = (chosen or list(dialogues))[i % len(chosen or dialogues)]
-        if opts.provider == "twilio":
-            key = "CA" + uuid.UUID(int=rng.getrandbits(128)).hex
-        else:
-            key = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        plans.append(CallPlan(key, d, opts.provider, opts.codec.upper(), opts.legs,
-                              d.from_number, d.to_number))
+        plans.append(CallPlan(platform.new_call_key(rng), d, platform.name, wire.codec,
+                              opts.legs, d.from_number, d.to_number, wire.rate))
     return plans
 
 
 class _Frames:
-    """A dialogue's tracks cut into base64 payloads of 20 ms, shared by every call playing it."""
+    """A dialogue's tracks cut into frames in a stream's wire format (base64 text, or raw
+    bytes for binary frames), shared by every call playing it."""
 
-    _cache: ClassVar[dict[tuple[str, str, str], tuple[list[str], list[str]]]] = {}
+    _cache: ClassVar[dict[tuple[str, Wire], dict[str, list[Any]]]] = {}
 
     @classmethod
-    def get(cls, d: Dialogue, codec: str, order: str) -> tuple[list[str], list[str]]:
-        key = (d.name, codec, order)
+    def get(cls, d: Dialogue, wire: Wire) -> dict[str, list[Any]]:
+        key = (d.name, wire)
         if key not in cls._cache:
-            cls._cache[key] = (cls._encode(d.customer, d.rate, codec, order),
-                               cls._encode(d.agent, d.rate, codec, order))
+            if wire.mixed:  # what a participant hears: everyone else, summed
+                both = d.customer.astype(np.int32) + d.agent.astype(np.int32)
+                mix = np.clip(both, -32768, 32767).astype(np.int16)
+                cls._cache[key] = {"mixed": cls._encode(mix, d.rate, wire)}
+            else:
+                cls._cache[key] = {"customer": cls._encode(d.customer, d.rate, wire),
+                                   "agent": cls._encode(d.agent, d.rate, wire)}
         return cls._cache[key]
 
     @staticmethod
-    def _encode(pcm: npt.NDArray[np.int16], rate: int, codec: str, order: str) -> list[str]:
-        target = _RATES.get(codec, 8000)
-        sig = resample(pcm, rate, target)
-        encoder = make_encoder(codec, target, order)
-        step = int(target * FRAME_S)
+    def _encode(pcm: npt.NDArray[np.int16], rate: int, wire: Wire) -> list[Any]:
+        sig = resample(pcm, rate, wire.rate)
+        encoder = make_encoder(wire.codec, wire.rate, wire.byte_order)
+        step = round(wire.rate * wire.frame_s)
         usable = sig.size - sig.size % step
-        out = []
+        out: list[Any] = []
         for i in range(0, usable, step):
-            out.append(base64.b64encode(encoder.encode(sig[i : i + step])).decode("ascii"))
+            data = encoder.encode(sig[i : i + step])
+            out.append(data if wire.binary else base64.b64encode(data).decode("ascii"))
         return out
 
 
-def _headers(opts: SimOptions, url: str) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    if opts.provider == "twilio" and opts.twilio_auth_token:
-        parts = urlsplit(url)
-        signed = f"{parts.scheme}://{parts.netloc}{parts.path}"
-        headers["X-Twilio-Signature"] = signature(opts.twilio_auth_token, signed)
-    elif opts.token:
-        if opts.provider == "telnyx":
-            headers["x-telnyx-streaming-auth-token"] = opts.token
-        else:
-            headers["Authorization"] = f"Bearer {opts.token}"
-    return headers
-
-
 class _Leg:
-    """One WebSocket stream of a call."""
+    """One WebSocket stream of a call: the platform's words, and its playback queue."""
 
-    def __init__(self, plan: CallPlan, opts: SimOptions, leg: str, tracks: dict[str, list[str]],
-                 rng: random.Random) -> None:
+    def __init__(self, plan: CallPlan, opts: SimOptions, leg: str,
+                 tracks: dict[str, list[Any]], rng: random.Random) -> None:
         self.plan, self.opts, self.leg, self.tracks, self.rng = plan, opts, leg, tracks, rng
-        twilio = plan.provider == "twilio"
-        self.stream_id = ("MZ" + uuid.UUID(int=rng.getrandbits(128)).hex if twilio
-                          else str(uuid.UUID(int=rng.getrandbits(128), version=4)))
+        platform, wire = _wire(plan, opts)
+        self.platform = platform(plan.call_key, leg, tuple(tracks), wire,
+                                 (plan.from_number, plan.to_number), opts.params, rng)
+        self.stream_id = self.platform.stream_id
         self.result = StreamResult(self.stream_id, leg)
-        self.seq = 0
         self._play_until = 0.0
-        self._mark_timers: list[tuple[asyncio.TimerHandle, str]] = []
+        self._mark_timers: list[tuple[asyncio.TimerHandle, Heard]] = []
         self._sends: set[asyncio.Future[None]] = set()
-
-    # --- frames as the provider writes them --------------------------------------------
-
-    def _next_seq(self) -> int:
-        self.seq += 1
-        return self.seq
-
-    def start_frames(self) -> list[str]:
-        p, seq = self.plan, self._next_seq()
-        rate = _RATES.get(p.codec, 8000)
-        tracks = list(self.tracks)
-        extra = {}
-        for key, value in self.opts.params.items():
-            leg, _, name = key.rpartition(":")
-            if not leg or leg == self.leg:
-                extra[name] = value
-        if p.provider == "twilio":
-            params = {"leg": self.leg, "from": p.from_number, "to": p.to_number, **extra}
-            return [
-                json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}),
-                json.dumps({"event": "start", "sequenceNumber": str(seq), "start": {
-                    "accountSid": "AC" + "0" * 31 + "1", "streamSid": self.stream_id,
-                    "callSid": p.call_key, "tracks": tracks, "customParameters": params,
-                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000,
-                                    "channels": 1}}, "streamSid": self.stream_id}),
-            ]
-        return [
-            json.dumps({"event": "connected", "version": "1.0.0"}),
-            json.dumps({"event": "start", "sequence_number": str(seq),
-                        "stream_id": self.stream_id, "start": {
-                            "user_id": "3E6F995F-85F7-4705-9741-53B116D28237",
-                            "call_control_id": f"v3:{self.stream_id}-{self.leg}",
-                            "call_session_id": p.call_key,
-                            "from": p.from_number, "to": p.to_number,
-                            "custom_parameters": {"leg": self.leg, **extra},
-                            "media_format": {"encoding": p.codec, "sample_rate": rate,
-                                             "channels": 1}}}),
-        ]
-
-    def media_frame(self, track: str, chunk: int, payload: str) -> str:
-        ts = (chunk - 1) * 20
-        if self.plan.provider == "twilio":
-            return (f'{{"event":"media","sequenceNumber":"{self._next_seq()}","media":'
-                    f'{{"track":"{track}","chunk":"{chunk}","timestamp":"{ts}",'
-                    f'"payload":"{payload}"}},"streamSid":"{self.stream_id}"}}')
-        return (f'{{"event":"media","sequence_number":"{self._next_seq()}","stream_id":'
-                f'"{self.stream_id}","media":{{"track":"{track}","chunk":"{chunk}",'
-                f'"timestamp":"{ts}","payload":"{payload}"}}}}')
-
-    def dtmf_frame(self, digit: str) -> str:
-        if self.plan.provider == "twilio":
-            return json.dumps({"event": "dtmf", "streamSid": self.stream_id,
-                               "sequenceNumber": str(self._next_seq()),
-                               "dtmf": {"track": "inbound_track", "digit": digit}})
-        return json.dumps({"event": "dtmf", "stream_id": self.stream_id,
-                           "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z",
-                                                        time.gmtime()),
-                           "sequence_number": str(self._next_seq()), "dtmf": {"digit": digit}})
-
-    def stop_frame(self) -> str:
-        if self.plan.provider == "twilio":
-            return json.dumps({"event": "stop", "sequenceNumber": str(self._next_seq()),
-                               "stop": {"accountSid": "AC" + "0" * 31 + "1",
-                                        "callSid": self.plan.call_key},
-                               "streamSid": self.stream_id})
-        return json.dumps({"event": "stop", "sequence_number": str(self._next_seq()),
-                           "stop": {"call_control_id": f"v3:{self.stream_id}-{self.leg}"},
-                           "stream_id": self.stream_id})
-
-    def mark_frame(self, name: str) -> str:
-        if self.plan.provider == "twilio":
-            return json.dumps({"event": "mark", "sequenceNumber": str(self._next_seq()),
-                               "streamSid": self.stream_id, "mark": {"name": name}})
-        return json.dumps({"event": "mark", "stream_id": self.stream_id,
-                           "sequence_number": str(self._next_seq()), "mark": {"name": name}})
+        self._resampler: LiveResampler | None = None
 
     # --- what the console sends back ----------------------------------------------------
 
     async def receive(self, ws: ClientConnection) -> None:
-        loop = asyncio.get_running_loop()
         with contextlib.suppress(ConnectionClosed):
             async for raw in ws:
-                try:
-                    msg = json.loads(raw)
-                except (ValueError, TypeError):
-                    self.result.received.append({"invalid": str(raw)[:200]})
-                    continue
-                self.result.received.append(msg)
-                event = msg.get("event")
-                now = loop.time()
-                if event == "media":
-                    payload = base64.b64decode(msg.get("media", {}).get("payload", ""))
-                    self.result.received_media += payload
-                    # Played in order at real time, like the provider's playback queue.
-                    self._play_until = max(now, self._play_until) + len(payload) / 8000
-                elif event == "mark":
-                    name = msg.get("mark", {}).get("name", "")
-                    handle = loop.call_at(max(now, self._play_until), self._echo_mark, ws, name)
-                    self._mark_timers.append((handle, name))
-                elif event == "clear":
-                    self._play_until = now
-                    for handle, name in self._mark_timers:
-                        if not handle.cancelled():
-                            handle.cancel()
-                            self._echo_mark(ws, name)
-                    self._mark_timers.clear()
+                self.handle(ws, raw)
 
-    def _echo_mark(self, ws: ClientConnection, name: str) -> None:
-        self._mark_timers = [(h, n) for h, n in self._mark_timers if n != name]
-        self.result.marks_echoed.append(name)
-        task = asyncio.ensure_future(_quiet_send(ws, self.mark_frame(name)))
+    def handle(self, ws: ClientConnection, raw: str | bytes) -> None:
+        heard = self.platform.read(raw)
+        result = self.result
+        result.received.append(heard.record)
+        if heard.problem and len(result.problems) < MAX_PROBLEMS:
+            result.problems.append(heard.problem)
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if heard.kind == "media":
+            result.received_media += heard.audio
+            if heard.pcm is not None:
+                result.received_pcm += self._to_pcm_rate(heard).astype("<i2").tobytes()
+            # Played in order at real time, like the platform's playback queue.
+            self._play_until = max(now, self._play_until) + heard.seconds
+        elif heard.kind == "mark":
+            handle = loop.call_at(max(now, self._play_until), self._echo_mark, ws, heard)
+            self._mark_timers.append((handle, heard))
+        elif heard.kind == "clear":
+            result.clears += 1
+            self._play_until = now
+            pending, self._mark_timers = self._mark_timers, []
+            for handle, mark in pending:
+                handle.cancel()
+                if self.platform.clear_returns_marks:
+                    self._echo_mark(ws, mark)
+            ack = self.platform.clear_done()
+            if ack is not None:
+                self._send(ws, ack)
+
+    def _to_pcm_rate(self, heard: Heard) -> npt.NDArray[np.int16]:
+        assert heard.pcm is not None
+        if heard.rate == PCM_RATE:
+            return heard.pcm
+        if heard.whole:
+            return resample(heard.pcm, heard.rate, PCM_RATE)  # a file, not a live frame
+        if self._resampler is None or self._resampler.from_rate != heard.rate:
+            self._resampler = LiveResampler(heard.rate, PCM_RATE)
+        return self._resampler.process(heard.pcm)
+
+    def _echo_mark(self, ws: ClientConnection, heard: Heard) -> None:
+        self._mark_timers = [(h, m) for h, m in self._mark_timers if m is not heard]
+        frame = self.platform.mark_played(heard)
+        if frame is None:
+            return
+        self.result.marks_echoed.append(heard.name)
+        self._send(ws, frame)
+
+    def _send(self, ws: ClientConnection, frame: str) -> None:
+        task = asyncio.ensure_future(_quiet_send(ws, frame))
         self._sends.add(task)
         task.add_done_callback(self._sends.discard)
 
@@ -306,20 +269,24 @@ async def play_call(plan: CallPlan, opts: SimOptions, delay: float = 0.0) -> Cal
     if delay:
         await asyncio.sleep(delay)
     rng = random.Random(f"{opts.seed}-{plan.call_key}")
-    cust, agent = _Frames.get(plan.dialogue, plan.codec, opts.l16_byte_order)
-    n = min(len(cust), len(agent))
+    _, wire = _wire(plan, opts)
+    frames = _Frames.get(plan.dialogue, wire)
+    n = min(len(f) for f in frames.values())
     if opts.duration:
-        n = min(n, int(opts.duration / FRAME_S))
-    if plan.legs == "split":
-        legs = [_Leg(plan, opts, "customer", {"inbound": cust[:n]}, rng),
-                _Leg(plan, opts, "agent", {"inbound": agent[:n]}, rng)]
+        n = min(n, int(round(opts.duration / wire.frame_s, 6)))
+    if wire.mixed:  # one track, both parties in it: the socket's own "inbound"
+        legs = [_Leg(plan, opts, "customer", {"inbound": frames["mixed"][:n]}, rng)]
+    elif plan.legs == "split":
+        legs = [_Leg(plan, opts, "customer", {"inbound": frames["customer"][:n]}, rng),
+                _Leg(plan, opts, "agent", {"inbound": frames["agent"][:n]}, rng)]
     else:
-        legs = [_Leg(plan, opts, "customer", {"inbound": cust[:n], "outbound": agent[:n]}, rng)]
+        legs = [_Leg(plan, opts, "customer", {"inbound": frames["customer"][:n],
+                                              "outbound": frames["agent"][:n]}, rng)]
     results = await asyncio.gather(*(_play_leg(leg, opts, n, rng) for leg in legs))
     return CallResult(plan, list(results))
 
 
-def _tls(opts: SimOptions) -> dict[str, ssl.SSLContext]:
+def _tls(opts: SimOptions) -> dict[str, Any]:
     # Only for wss:// with a CA file: websockets refuses ssl= with ws://, and without one it
     # trusts the system's CAs for wss:// by itself.
     if not opts.ca_file or not opts.url.startswith("wss://"):
@@ -328,41 +295,44 @@ def _tls(opts: SimOptions) -> dict[str, ssl.SSLContext]:
 
 
 async def _play_leg(leg: _Leg, opts: SimOptions, n: int, rng: random.Random) -> StreamResult:
-    url = opts.url
+    platform = leg.platform
+    url, headers = platform.handshake(opts.url, opts.token, opts.twilio_auth_token)
     try:
-        ws = await connect(url, additional_headers=_headers(opts, url), compression=None,
+        ws = await connect(url, additional_headers=headers, compression=None,
                            max_size=2**22, open_timeout=10, close_timeout=5, **_tls(opts))
     except (TimeoutError, OSError, InvalidHandshake) as exc:
         leg.result.error = f"connect failed: {exc}"
         return leg.result
     receiver = asyncio.create_task(leg.receive(ws))
+    frame_s = platform.wire.frame_s
     try:
-        for frame in leg.start_frames():
+        for frame in platform.start_frames():
             await ws.send(frame)
         schedules = {t: _schedule(n, opts, rng) for t in leg.tracks}
-        dtmf = [(int(d["at_s"] / FRAME_S), str(d["digit"])) for d in leg.plan.dialogue.dtmf
+        dtmf = [(int(d["at_s"] / frame_s), str(d["digit"])) for d in leg.plan.dialogue.dtmf
                 ] if opts.dtmf and leg.leg == "customer" else []
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         length = max(len(s) for s in schedules.values())
         for k in range(length):
             if opts.speed > 0:
-                due = t0 + k * FRAME_S / opts.speed
+                due = t0 + k * frame_s / opts.speed
                 wait = due - loop.time()
                 if wait > 0:
                     await asyncio.sleep(wait)
             for track, sched in schedules.items():
                 if k < len(sched):
                     i = sched[k]
-                    await ws.send(leg.media_frame(track, i + 1, leg.tracks[track][i]))
+                    await ws.send(platform.media_frame(track, i + 1, leg.tracks[track][i]))
                     leg.result.sent[track] += 1
             for at, digit in dtmf:
-                if at == k:
-                    await ws.send(leg.dtmf_frame(digit))
+                if at == k and (press := platform.dtmf_frame(digit)) is not None:
+                    await ws.send(press)
             if opts.speed <= 0 and k % 50 == 49:
                 await asyncio.sleep(0)  # let the receiver and other calls run
-        if not opts.abrupt:
-            await ws.send(leg.stop_frame())
+        stop = platform.stop_frame() if not opts.abrupt else None
+        if stop is not None:
+            await ws.send(stop)
             await asyncio.sleep(0.05)
     except ConnectionClosed as exc:
         leg.result.error = f"connection closed by the console: {exc}"
@@ -377,3 +347,4 @@ async def run(opts: SimOptions, dialogues: tuple[Dialogue, ...]) -> list[CallRes
     plans = plan_calls(dialogues, opts)
     return list(await asyncio.gather(
         *(play_call(p, opts, i * opts.stagger) for i, p in enumerate(plans))))
+

@@ -262,3 +262,13 @@ def test_non_string_parameter_values_are_ignored() -> None:
     params: dict[str, object] = {"target_legs": 5, "reaches": None}
     inj = injection_for(Provider.TELNYX, CUSTOMER_LEG, BOTH_TRACKS, params)  # type: ignore[arg-type]
     assert inj.hears == AGENT
+
+
+def test_exotel_takes_slin_back_at_the_stream_rate() -> None:
+    from console.core.events import MediaFormat
+
+    for rate in (8000, 16000):
+        inj = injection_for(Provider.EXOTEL, CUSTOMER_LEG, (TrackName.INBOUND,), {}, None,
+                            MediaFormat("L16", rate, byte_order="little"))
+        assert (inj.codec, inj.rate, inj.byte_order) == ("L16", rate, "little")
+        assert inj.hears == {Role.CUSTOMER}

@@ -90,6 +90,14 @@ async def test_listen_plays_the_call_on_the_speakers(settings, card) -> None:
     assert stats.callbacks > 100
 
 
+def piecewise_correlation(got: np.ndarray, sent: np.ndarray, piece: int = 8000) -> float:
+    """The median, over the one-second pieces of `sent` that hold speech, of each piece's
+    best correlation anywhere in `got`."""
+    scores = [correlation(got, sent[i:i + piece]) for i in range(0, sent.size - piece + 1, piece)
+              if np.abs(sent[i:i + piece]).max() > 1000]
+    return float(np.median(scores)) if scores else 0.0
+
+
 def correlation(got: np.ndarray, sent: np.ndarray) -> float:
     """Best normalised correlation of `got` against `sent` at any lag (FFT)."""
     n = 1 << int(np.ceil(np.log2(got.size + sent.size)))
@@ -118,10 +126,12 @@ async def test_split_listening_puts_customer_left_and_agent_right(settings, card
     agent = ulaw_decode(ulaw_encode(resample(d.agent, d.rate, 8000)))[:40000].astype(float)
     left = resample(heard[:, 0].copy(), sound.RATE, 8000).astype(float)
     right = resample(heard[:, 1].copy(), sound.RATE, 8000).astype(float)
-    # Each ear carries its own party (about 0.9 on a quiet machine; a busy one's underrun
-    # or trimmed backlog shifts what follows it, which one lag cannot fit), never the other.
-    assert correlation(left, cust) > 0.7
-    assert correlation(right, agent) > 0.7
+    # Each ear carries its own party, never the other. Measured per second of what was
+    # sent, each at its own best lag: a busy machine's underrun or trimmed backlog shifts
+    # what follows it, which one lag for the whole call cannot fit (0.65 seen on a full
+    # run), while every second still matches at about 0.9.
+    assert piecewise_correlation(left, cust) > 0.7
+    assert piecewise_correlation(right, agent) > 0.7
     assert correlation(left, agent) < 0.3
 
 

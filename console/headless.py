@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from console.config import Settings
 from console.core.events import (
@@ -25,6 +25,9 @@ from console.core.events import (
     TranscriptSegment,
 )
 from console.engine import Engine
+
+if TYPE_CHECKING:
+    from console.team.node import TeamNode
 
 __all__ = ["EventPrinter", "serve"]
 
@@ -92,10 +95,10 @@ async def _watch_transcription(engine: Engine, out: TextIO) -> None:
         shown = now
 
 
-async def _stop(engine: Engine, node: object) -> None:
+async def _stop(engine: Engine, node: TeamNode | None) -> None:
     await engine.stop()  # the calls' last facts (ended, interrupted) go out with the node
     if node is not None:
-        await node.stop()  # type: ignore[attr-defined]
+        await node.stop()
 
 
 def serve(settings: Settings, out: TextIO = sys.stdout) -> int:

@@ -18,7 +18,7 @@ import orjson
 from console.config import Settings
 from console.team import wire
 from console.team.link import BusError, BusOptions, connect, ensure_layout
-from console.team.subjects import AUDIO_STORE, CALLS_BUCKET, FACTS_STREAM, Subjects, token
+from console.team.subjects import CALLS_BUCKET, FACTS_STREAM, Subjects, token
 
 __all__ = ["CommandError", "run"]
 
@@ -171,18 +171,13 @@ def _write(target: Path, data: bytes) -> None:
 
 
 async def _audio(s: _Session, call: dict[str, Any]) -> bytes:
-    from nats.js.errors import NotFoundError, ObjectNotFoundError
+    from console.store.export_wav import NotRecorded
+    from console.team.recordings import fetch_recording
 
-    store = await s.js.object_store(AUDIO_STORE)
     try:
-        result = await store.get(token(call["id"]) + ".wav")
-    except (NotFoundError, ObjectNotFoundError):
-        if call.get("state") == "active":
-            raise CommandError(f"call {call['id']} is still live: its audio goes on the bus "
-                               "when it ends") from None
-        raise CommandError(f"no audio of call {call['id']} on the bus: node "
-                           f"{call.get('node')} was not recording (serve --record)") from None
-    return bytes(result.data)
+        return await fetch_recording(s.js, call["id"], call.get("state") == "active")
+    except NotRecorded as exc:
+        raise CommandError(str(exc)) from None
 
 
 async def _render(s: _Session, call_id: str, fmt: str) -> str:

@@ -48,11 +48,9 @@ from console.team.link import BusError, BusOptions, connect, ensure_layout
 from console.team.outbox import FactOutbox
 from console.team.schema import BadFact, Fact, decode
 from console.team.subjects import (
-    AUDIO_STORE,
     CALLS_BUCKET,
     FACTS_STREAM,
     Subjects,
-    token,
 )
 from console.team.summaries import read_summaries
 from console.team.tasks import supervised
@@ -491,21 +489,11 @@ class TeamEngine:
                                                 loop).result(timeout)
 
     async def _fetch_audio(self, call_id: str) -> bytes:
-        from nats.js.errors import NotFoundError, ObjectNotFoundError
+        from console.team.recordings import fetch_recording
 
-        from console.store.export_wav import NotRecorded
-
-        store = await self.js.object_store(AUDIO_STORE)
-        try:
-            result = await store.get(token(call_id) + ".wav")
-        except (NotFoundError, ObjectNotFoundError):
-            call = self.registry.calls.get(call_id)
-            if call is not None and call.state == "active":
-                raise NotRecorded(f"call {call_id} is still live: its audio reaches the "
-                                  "team's bus when it ends") from None
-            raise NotRecorded(f"no audio of call {call_id} on the team's bus: its node was "
-                              "not recording (serve --record)") from None
-        return bytes(result.data)
+        call = self.registry.calls.get(call_id)
+        return await fetch_recording(self.js, call_id,
+                                     call is not None and call.state == "active")
 
     def set_focus(self, call_id: str | None) -> None:
         self._focus = call_id

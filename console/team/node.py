@@ -25,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -246,7 +247,7 @@ class TeamNode:
             fd, name = tempfile.mkstemp(suffix=".wav")
             os.close(fd)
             try:
-                export_wav(conn, data_dir, call_id, __import__("pathlib").Path(name))
+                export_wav(conn, data_dir, call_id, Path(name))
                 with open(name, "rb") as f:
                     return f.read()
             except NotRecorded:

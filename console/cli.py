@@ -82,6 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", metavar="PEM",
                        help="serve wss:// with this certificate chain (with --tls-key)")
     serve.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
+    cc = serve.add_argument_group(
+        "Telnyx Call Control", "optional; the API key comes from COACH_CONSOLE_TELNYX_API_KEY "
+        "or the config file, never a flag (flags show in the process list)")
+    cc.add_argument("--telnyx-public-key", metavar="BASE64",
+                    help="the account's webhook public key: turns the webhook endpoint on")
+    cc.add_argument("--webhook-port", type=int, metavar="PORT",
+                    help="where Telnyx's webhooks are served (default 8766; 0: any free port)")
+    cc.add_argument("--stream-on-answer", choices=("incoming", "all", "off"),
+                    help="answered calls that get a stream (default: incoming)")
     _bus_flags(serve)
     serve.add_argument("--node", dest="node_name", metavar="NAME",
                        help="this ingest node's name on the bus (default: the host name)")
@@ -189,6 +198,9 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Any:
         "no_auth": getattr(args, "no_auth", None),
         "public_url": getattr(args, "public_url", None),
         "twilio_auth_token": getattr(args, "twilio_auth_token", None),
+        "telnyx_public_key": getattr(args, "telnyx_public_key", None),
+        "webhook_port": getattr(args, "webhook_port", None),
+        "stream_on_answer": getattr(args, "stream_on_answer", None),
         **{name: getattr(args, name, None) for name in _BUS_FIELDS},
         **extra,
     }

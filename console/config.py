@@ -101,6 +101,17 @@ class Settings:
     bus_tls_key: str = ""
     team: str = "team"
     node_name: str = ""  # this ingest node's name on tiles; empty: the host name
+    # Telnyx Call Control (console.callcontrol), all optional: webhooks that start streams,
+    # and the supervisor's own phone as a native supervisor leg.
+    telnyx_api_key: str = ""
+    telnyx_public_key: str = ""  # the account's webhook key (base64 Ed25519), for signatures
+    telnyx_api_url: str = "https://api.telnyx.com/v2"
+    telnyx_connection_id: str = ""  # the Call Control application supervisor legs use
+    telnyx_from_number: str = ""  # caller id on the supervisor's phone
+    supervisor_phone: str = ""  # number (+E.164) or sip: URI that rings for a phone leg
+    webhook_port: int = 8766  # webhooks are served here when the public key is set
+    webhook_path: str = "/telnyx/webhook"
+    stream_on_answer: str = "incoming"  # answered legs that get a stream: incoming, all, off
 
     def supervisor(self) -> str:
         if self.supervisor_name.strip():
@@ -180,6 +191,7 @@ class Settings:
             raise ConfigError("give both tls_cert and tls_key (PEM files) to serve wss://")
         if len(self.supervisor_name) > 64:
             raise ConfigError("supervisor_name: at most 64 characters")
+        self._validate_call_control()
         if self.bus_url:
             url = urlparse(self.bus_url)
             if url.scheme not in ("nats", "tls") or not url.hostname:
@@ -194,6 +206,31 @@ class Settings:
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         return self
+
+
+    def _validate_call_control(self) -> None:
+        if not 0 <= self.webhook_port <= 65535:
+            raise ConfigError(f"webhook_port {self.webhook_port} is outside 0-65535")
+        if not self.webhook_path.startswith("/") or len(self.webhook_path) > 200 or any(
+                c in self.webhook_path for c in " ?#"):
+            raise ConfigError("webhook_path must be a path like /telnyx/webhook")
+        if self.stream_on_answer not in ("incoming", "all", "off"):
+            raise ConfigError("stream_on_answer must be incoming, all or off")
+        url = urlparse(self.telnyx_api_url)
+        if url.scheme not in ("https", "http") or not url.netloc:
+            raise ConfigError(f"telnyx_api_url must look like https://api.telnyx.com/v2, "
+                              f"not {self.telnyx_api_url!r}")
+        if self.telnyx_public_key:
+            from console.callcontrol.signature import load_public_key
+
+            try:
+                load_public_key(self.telnyx_public_key)
+            except ValueError as exc:
+                raise ConfigError(f"telnyx_public_key: {exc}") from None
+        for name in ("telnyx_api_key", "telnyx_connection_id", "telnyx_from_number",
+                     "supervisor_phone"):
+            if len(getattr(self, name)) > 512:
+                raise ConfigError(f"{name}: at most 512 characters")
 
 
 def _masked(url: str) -> str:

@@ -51,6 +51,7 @@ from console.supervisor.routes import Route
 
 if TYPE_CHECKING:
     from console.analysis.pipeline import AnalysisPipeline
+    from console.callcontrol.control import CallControl
 
 __all__ = ["DataDirLocked", "Engine", "EngineStats", "EngineThread"]
 
@@ -111,7 +112,8 @@ class Engine:
             settings.telnyx_bidirectional_rate)
         self.auth = AuthPolicy(settings.token, settings.no_auth, settings.public_url,
                                settings.twilio_auth_token)
-        protect_secrets(settings.token, settings.twilio_auth_token)  # never in a log line
+        protect_secrets(settings.token, settings.twilio_auth_token,  # never in a log line
+                        settings.telnyx_api_key)
         self.limits = StreamLimits(settings.max_streams, settings.max_pending,
                                    settings.start_timeout_s)
         self.sessions: set[StreamSession] = set()
@@ -129,6 +131,8 @@ class Engine:
         self._stt_pool: Any = None  # the speech pool from its start on: stop() may abort it
         self._focus: str | None = None
         self._prompts: dict[str, list[asyncio.Task[int]]] = {}
+        self._prompt_until: dict[str, float] = {}  # call id -> when its prompt ends playing
+        self.call_control: CallControl | None = None
         self.transcription = "off" if not settings.transcribe else "starting"
 
     @staticmethod
@@ -184,6 +188,15 @@ class Engine:
             raise
         sock = next(iter(self._server.sockets))
         self.port = sock.getsockname()[1]
+        if s.telnyx_api_key or s.telnyx_public_key:
+            from console.callcontrol.control import CallControl
+
+            self.call_control = CallControl(s, self.registry, self.bus)
+            try:
+                await self.call_control.start(self._tls_context())
+            except BaseException:
+                await self.stop()
+                raise
         self._watchdog = asyncio.create_task(self._watch_idle())
         if s.transcribe:
             # Workers take a second or two to load their model: the server (and the window
@@ -289,6 +302,8 @@ class Engine:
             self.transcription = "off: stopped"
         if self._watchdog:
             self._watchdog.cancel()
+        if self.call_control is not None:
+            await self.call_control.stop()
         for session in list(self.sessions):
             session.close("shutdown")
         if self._server is not None:
@@ -446,6 +461,10 @@ class Engine:
             tasks.append(asyncio.create_task(prompts.play(
                 items, functools.partial(self.send_command, stream))))
         self._prompts[call_id] = tasks
+        # Files already sent keep playing on the platform's side after the tasks end.
+        now = time.monotonic()
+        self._prompt_until = {k: t for k, t in self._prompt_until.items() if t > now}
+        self._prompt_until[call_id] = now + len(pcm) / rate + 1.0
         kinds = {s.injection.mode for s in (streams[uid] for uid in r.streams) if s.injection}
         audit(SupervisorAction(call_id, "prompt_start", time.time(),
                                f"{name}, {len(pcm) / rate:.1f} s ({'/'.join(sorted(kinds))}), "
@@ -464,8 +483,9 @@ class Engine:
     async def stop_prompt(self, call_id: str, why: str = "stopped by the supervisor",
                           supervisor: str = "") -> bool:
         """Stop a prompt playing on the call, and what the platform still holds of it."""
-        tasks = self._prompts.pop(call_id, None)
-        if not tasks:
+        tasks = self._prompts.pop(call_id, None) or []
+        until = self._prompt_until.pop(call_id, 0.0)
+        if not tasks and until < time.monotonic():
             return False
         for task in tasks:
             task.cancel()

@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import time
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from console.config import Settings
 from console.core.events import (
@@ -141,7 +141,8 @@ async def _serve(settings: Settings, out: TextIO) -> int:
             "%d call(s) left open by an earlier run were marked interrupted",
             engine.store.recovered)
     print(f"Coach Console engine listening on {engine.url}", file=out)
-    print("  Telnyx and Twilio streams are accepted on any path.", file=out)
+    print("  Streams from Telnyx, Twilio, Plivo, Exotel, Vonage, SignalWire and Bandwidth are "
+          "accepted on any path.", file=out)
     if settings.no_auth:
         print("  WARNING: --no-auth: any client that can reach this port may stream calls.",
               file=out)
@@ -151,6 +152,8 @@ async def _serve(settings: Settings, out: TextIO) -> int:
               file=out)
     if settings.public_url:
         print(f"  Public URL: {settings.public_url}", file=out)
+    if (cc := engine.call_control) is not None:
+        print(f"  Telnyx Call Control: {_call_control_line(cc)}", file=out)
     print(f"  Transcription: {engine.transcription}", file=out)
     print(f"  Data: {engine.data_dir}  recording={'on' if settings.record else 'off'}",
           file=out, flush=True)
@@ -180,3 +183,19 @@ async def _serve(settings: Settings, out: TextIO) -> int:
           f"{stats.bad_frames} bad frames, {stats.rejected_handshakes} refused connections",
           file=out, flush=True)
     return 0
+
+
+def _call_control_line(cc: Any) -> str:
+    parts = [f"webhooks at {cc.webhook_url}" if cc.server is not None
+             else "webhooks off (no public key)"]
+    if cc.api is None:
+        parts.append("no API key: streams are not started and phone legs are off")
+    else:
+        how = cc.settings.stream_on_answer
+        parts.append("streams start on answered incoming calls" if how == "incoming" else
+                     "streams start on every answered call" if how == "all" else
+                     "streams are not started from webhooks")
+        if missing := cc.ready():
+            parts.append("phone legs need: " + missing.removeprefix("Set ").removesuffix(
+                " in Settings > Telnyx."))
+    return "; ".join(parts)

@@ -68,7 +68,8 @@ SNIPPET_TABS: tuple[SnippetTab, ...] = (
     SnippetTab(
         "exotel_url", "Exotel", "Exotel stream URL", "url",
         "Exotel: the URL for a Stream applet placed before the Connect applet, streaming both "
-        "tracks; the token and leg ride as URL parameters (2 of Exotel's 3). The Stream "
+        "tracks; the token and leg ride as URL parameters (2 of Exotel's 3), or put the token "
+        "in Exotel's Basic form, wss://exotel:TOKEN@host/exotel. The Stream "
         "applet is one-way: the console listens and transcribes, and cannot whisper or barge. "
         "The Voicebot applet, the only one that takes audio back, keeps the caller with the "
         "bot instead of the agent and plays to the caller only."),

@@ -157,7 +157,8 @@ class Counters:
     provider_errors: int = 0
 
 
-_GROUP_PARAMS = ("coach_call", "call_session_id")
+_GROUP_PARAMS = ("coach_call", "coachcall", "call_session_id")  # coachcall: Plivo allows
+# only letters and digits in extraHeaders names
 # Most silence put in for lost frames at one gap: the reorder window (250 frames) of 20 ms.
 MAX_FILL_S = 5.0
 

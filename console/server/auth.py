@@ -1,7 +1,7 @@
 """Handshake authentication, decided before the WebSocket is accepted.
 
 Accepted credentials: the console's stream token (Telnyx's `x-telnyx-streaming-auth-token`
-header, `?token=`, or `Authorization: Bearer`), or a valid `X-Twilio-Signature` when a Twilio
+header, `?token=`, `Authorization: Bearer`, or either half of Basic as Exotel sends it), or a valid `X-Twilio-Signature` when a Twilio
 auth token is configured. Tokens are compared in constant time.
 
 Whatever a peer sends, the answer is 401 (nothing usable presented) or 403 (something
@@ -54,6 +54,21 @@ def _bytes(text: str) -> bytes:
 
 def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(_bytes(a), _bytes(b))
+
+
+def _basic(credential: str) -> tuple[str | None, str | None]:
+    """user and password of a Basic credential; (None, None) when it is not one."""
+    import base64
+    import binascii
+
+    if len(credential) > 8192:
+        return None, None
+    try:
+        text = base64.b64decode(credential, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None, None
+    user, sep, password = text.partition(":")
+    return (user, password) if sep else (None, None)
 
 
 def signed_url_candidates(public_url: str, path: str, host: str | None) -> list[str]:
@@ -112,6 +127,11 @@ def _check(policy: AuthPolicy, path: str,
         scheme, _, credential = authorization.strip().partition(" ")
         if scheme.lower() == "bearer":
             presented.append(("bearer", credential.strip()))
+        elif scheme.lower() == "basic":
+            # Exotel: wss://KEY:TOKEN@host arrives as Basic; the stream token may be given
+            # as either part (wss://console:TOKEN@host or wss://TOKEN@host).
+            user, password = _basic(credential.strip())
+            presented += [("basic", password), ("basic", user or None)]
     signature = one(TWILIO_HEADER)
     tried = False
     for method, value in presented:
@@ -134,6 +154,7 @@ def _check(policy: AuthPolicy, path: str,
     if not tried:
         if authorization is not None:
             return AuthResult(False, 401, "authorization",
-                              "Authorization header is not 'Bearer <stream token>'")
+                              "Authorization header is not 'Bearer <stream token>' or Basic "
+                              "with the stream token")
         return AuthResult(False, 401, "", "no stream token or signature presented")
     return AuthResult(False, 403, "token", "wrong stream token")

@@ -225,15 +225,12 @@ async def _as_prompt(s: _Session, node: str, call_id: str, mode: str, pcm: np.nd
                      rate: int, name: str) -> int:
     import base64
 
-    from console.audio.codecs import resample
-    from console.audio.mp3 import MP3_RATES, encode_mp3
+    from console.team.wire import prompt_mp3
 
-    if rate not in MP3_RATES:
-        pcm, rate = resample(pcm, rate, 16000), 16000
-    data = encode_mp3(pcm, rate)
-    if len(data) > 700_000:
-        raise CommandError(f"{name} is too long to send as a prompt over the bus "
-                           f"({len(data) // 1000} KB as MP3; at most about 3 minutes)")
+    try:
+        data = prompt_mp3(pcm, rate, name)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
     answer = await s.request(node, {"action": "prompt", "call_id": call_id, "mode": mode,
                                     "name": name, "mp3": base64.b64encode(data).decode()})
     if not answer.get("ok"):

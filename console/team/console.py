@@ -43,6 +43,7 @@ from console.core.events import (
 )
 from console.engine import EngineStats
 from console.store.files import lock_data_dir, private_dir
+from console.supervisor.routes import Route
 from console.team import wire
 from console.team.link import BusError, BusOptions, connect, ensure_layout
 from console.team.outbox import FactOutbox
@@ -468,14 +469,45 @@ class TeamEngine:
         if self.nc is None:
             return {"ok": False, "reason": f"Not connected to the team bus ({self.state})."}
         payload = {"console": self.console_id, "supervisor": self.supervisor, **payload}
+        subject = (self.subjects.prompt(node) if payload.get("action") == "prompt"
+                   else self.subjects.command(node))
         try:
-            msg = await self.nc.request(self.subjects.command(node), orjson.dumps(payload),
-                                        timeout=timeout)
+            msg = await self.nc.request(subject, orjson.dumps(payload), timeout=timeout)
             answer = orjson.loads(msg.data)
             return answer if isinstance(answer, dict) else {"ok": False, "reason": "bad reply"}
         except Exception as exc:
             text = type(exc).__name__
             return {"ok": False, "reason": f"Node {node} did not answer ({text})."}
+
+    async def play_prompt(self, call_id: str, pcm: Any, rate: int, mode: str = "whisper",
+                          name: str = "prompt", supervisor: str = "") -> Route:
+        """A recording played into a team call by the node that holds it (sent as MP3 in
+        the node's prompt command); the route says where it goes, or why it cannot."""
+        import base64
+
+        from console.team.wire import prompt_mp3
+
+        call = self.registry.calls.get(call_id)
+        if call is None or call.state != "active" or not call.node:
+            return Route((), f"Cannot play {name}: the call is not live.")
+        try:
+            data = await asyncio.to_thread(prompt_mp3, pcm, rate, name)
+        except ValueError as exc:
+            return Route((), f"Cannot play {name}: {exc}")
+        answer = await self.request(call.node, {
+            "action": "prompt", "call_id": call_id, "mode": mode, "name": name,
+            "mp3": base64.b64encode(data).decode("ascii")}, timeout=10.0)
+        if not answer.get("ok"):
+            return Route((), str(answer.get("reason", f"Node {call.node} refused the prompt.")))
+        return Route((call.node,), str(answer.get("route", f"played by node {call.node}")))
+
+    async def stop_prompt(self, call_id: str, why: str = "stopped by the supervisor",
+                          supervisor: str = "") -> bool:
+        call = self.registry.calls.get(call_id)
+        if call is None or not call.node:
+            return False
+        answer = await self.request(call.node, {"action": "prompt_stop", "call_id": call_id})
+        return bool(answer.get("ok"))
 
     def fetch_audio(self, call_id: str, timeout: float = 60.0) -> bytes:
         """A recorded call's WAV from the team's object store (blocking: call it from a

@@ -115,3 +115,19 @@ def unpack_wave(data: bytes) -> tuple[str, list[tuple[str, str, int, npt.NDArray
         at += t[3]
     return call_id, out
 
+
+MAX_PROMPT_MP3 = 700_000  # a prompt's MP3 rides base64 in one command (the bus's 1 MB limit)
+
+
+def prompt_mp3(pcm: npt.NDArray[np.int16], rate: int, name: str) -> bytes:
+    """A recording as the MP3 a prompt command carries; ValueError when it is too long."""
+    from console.audio.codecs import resample
+    from console.audio.mp3 import MP3_RATES, encode_mp3
+
+    if rate not in MP3_RATES:
+        pcm, rate = resample(pcm, rate, 16000), 16000
+    data = encode_mp3(pcm, rate)
+    if len(data) > MAX_PROMPT_MP3:
+        raise ValueError(f"{name} is too long to send as a prompt over the bus "
+                         f"({len(data) // 1000} KB as MP3; at most about 3 minutes)")
+    return data

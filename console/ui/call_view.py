@@ -71,6 +71,7 @@ def _stamp(seconds: float) -> str:
 class CallView(QWidget):
     modeRequested = Signal(str, str)  # call id, "listen" | "whisper" | "barge" | "stop"
     promptRequested = Signal(str, str)  # call id, "file:whisper" | "file:barge" | ... | "stop"
+    phoneRequested = Signal(str, str)  # call id, "dial:ROLE" | "role:ROLE" | "hangup"
     volumeChanged = Signal(float)  # 0.0-2.0
     channelsChanged = Signal(str)  # "mix" | "split"
 
@@ -121,6 +122,34 @@ class CallView(QWidget):
             self.prompt_actions[key] = action
         self.prompt_button.setMenu(menu)
         controls.addWidget(self.prompt_button)
+        # The supervisor's own phone as a Telnyx supervisor leg: the platform mixes the
+        # audio, so it works where no stream reaches the agent alone.
+        self.phone_button = QToolButton()
+        self.phone_button.setText("Phone")
+        self.phone_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.phone_button.setToolTip("Ring your phone into the call as a Telnyx supervisor leg "
+                                     "(monitor, whisper or barge)")
+        self.phone_button.setVisible(False)
+        phone_menu = QMenu(self.phone_button)
+        self.phone_actions = {}
+        for key, text in (("dial:monitor", "Ring my phone to monitor"),
+                          ("dial:whisper", "Ring my phone to whisper to the agent"),
+                          ("dial:barge", "Ring my phone to barge (both hear me)"),
+                          ("role:monitor", "Switch my phone to monitor"),
+                          ("role:whisper", "Switch my phone to whisper"),
+                          ("role:barge", "Switch my phone to barge"),
+                          ("hangup", "Hang up my phone")):
+            if key == "role:monitor" or key == "hangup":
+                phone_menu.addSeparator()
+            action = phone_menu.addAction(text)
+            action.triggered.connect(lambda _=False, k=key: self._phone(k))
+            self.phone_actions[key] = action
+        self.phone_button.setMenu(phone_menu)
+        controls.addWidget(self.phone_button)
+        self.phone_badge = QLabel("")
+        self.phone_badge.setProperty("muted", True)
+        self.phone_badge.setVisible(False)
+        controls.addWidget(self.phone_badge)
         self.mode_badge = QLabel("")
         self.mode_badge.setVisible(False)
         controls.addWidget(self.mode_badge)
@@ -256,6 +285,7 @@ class CallView(QWidget):
             self.transcript.setHtml("")
             self.pages.setCurrentWidget(self.placeholder)
             self.prompt_button.setEnabled(False)
+            self.refresh_phone()
             return
         self.pages.setCurrentWidget(self.body)
         for button in self.buttons.values():
@@ -268,6 +298,7 @@ class CallView(QWidget):
         if c is None:
             return
         self.prompt_button.setEnabled(c.state == "active")
+        self.refresh_phone()
         self.title.setText(c.title)
         bits = [f"to {c.to_number}" if c.to_number else "", c.provider.capitalize(), c.codec,
                 f"{c.streams} stream" + ("s" if c.streams != 1 else ""),
@@ -342,6 +373,36 @@ class CallView(QWidget):
             self.duration.setText(format_duration(self.call.duration()))
             if not self.call.transcript():
                 self._render_transcript()  # speech recognition may have come up (or gone)
+
+    def refresh_phone(self) -> None:
+        """The Phone menu: offered when Call Control is set up, for live Telnyx calls; its
+        items follow whether the supervisor's phone is on the call."""
+        cc = getattr(self.bridge.engine, "call_control", None)
+        c = self.call
+        offered = cc is not None and cc.api is not None
+        self.phone_button.setVisible(offered)
+        phone = cc.phone(c.id) if offered and c is not None else None
+        live = phone is not None and phone.state != "ended"
+        usable = c is not None and c.state == "active" and c.provider == "telnyx"
+        self.phone_button.setEnabled(offered and (usable or live))
+        for key, action in self.phone_actions.items():
+            if key.startswith("dial:"):
+                action.setEnabled(not live)
+            elif key.startswith("role:"):
+                action.setEnabled(live and phone is not None and key[5:] != phone.role)
+            else:
+                action.setEnabled(live)
+        if phone is None:
+            self.phone_badge.setVisible(False)
+            return
+        self.phone_badge.setText(f"Phone: {phone.role}, {phone.state}" if live
+                                 else "Phone: off the call")
+        self.phone_badge.setToolTip(phone.detail)
+        self.phone_badge.setVisible(True)
+
+    def _phone(self, key: str) -> None:
+        if self.call is not None:
+            self.phoneRequested.emit(self.call.id, key)
 
     def _prompt(self, key: str) -> None:
         if self.call is not None and self.call.state == "active":

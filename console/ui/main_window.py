@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence, QShortcut
@@ -61,6 +62,7 @@ class MainWindow(QMainWindow):
     themeToggled = Signal()
     audioPrefsChanged = Signal(float, str)  # volume, channels: to keep in the settings
     promptFinished = Signal(str, bool, str)  # call id, playing, what to tell the supervisor
+    phoneFinished = Signal(str, bool, str)  # call id, done, what to tell the supervisor
 
     def __init__(self, bridge: EngineBridge, settings: Settings,
                  ended_linger_ms: int = 2000) -> None:
@@ -80,11 +82,14 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.wall)
         self.view = CallView(bridge)
         self.audio: SupervisorAudio | None = None
+        self.phone_message = ""
         self._audio_state: AudioState | None = None
         self._space_down = False
         self.view.modeRequested.connect(self._audio_request)
         self.view.promptRequested.connect(self._prompt)
         self.promptFinished.connect(self._prompt_finished)
+        self.view.phoneRequested.connect(self._phone)
+        self.phoneFinished.connect(self._phone_finished)
         self.view.volumeChanged.connect(self._volume_changed)
         self.view.channelsChanged.connect(self._channels_changed)
         self.view.set_audio_prefs(settings.listen_volume, settings.listen_channels)
@@ -218,8 +223,7 @@ class MainWindow(QMainWindow):
         play = getattr(engine, "play_prompt", None)
         loop = engine.loop
         if play is None or loop is None:
-            self.statusBar().showMessage("Prompts play from a console that takes the calls "
-                                         "itself; in team mode they are not offered yet.", 8000)
+            self.statusBar().showMessage("Prompts play once the console is connected.", 8000)
             return
         if key == "stop":
             asyncio.run_coroutine_threadsafe(
@@ -260,6 +264,45 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, 10000)
         if self.view.call is not None and self.view.call.id == call_id:
             self.view.audio_note.setText(text)
+
+    # --- the supervisor's phone (Telnyx Call Control) ------------------------------------
+
+    def _phone(self, call_id: str, key: str) -> None:
+        engine = self.bridge.engine
+        cc = getattr(engine, "call_control", None)
+        loop = engine.loop
+        if cc is None or loop is None:
+            self.statusBar().showMessage("Phone legs need Telnyx Call Control: set the API "
+                                         "key in Settings > Telnyx.", 8000)
+            return
+        from console.callcontrol.control import Refused
+
+        kind, _, role = key.partition(":")
+        who = self.settings.supervisor()
+        coro = (cc.dial(call_id, role, who) if kind == "dial" else
+                cc.switch(call_id, role, who) if kind == "role" else cc.hangup(call_id, who))
+        done_text = {"dial": f"Ringing your phone ({role})…",
+                     "role": f"Your phone now {role}s." if role != "barge"
+                     else "Your phone now barges: both parties hear you.",
+                     "hangup": "Your phone left the call."}[kind]
+
+        def finished(fut: Any) -> None:  # on the engine's loop: only a signal crosses
+            try:
+                fut.result()
+                self.phoneFinished.emit(call_id, True, done_text)
+            except Refused as exc:
+                self.phoneFinished.emit(call_id, False, str(exc))
+            except Exception as exc:  # never let a phone request take the window down
+                self.phoneFinished.emit(call_id, False, f"Phone request failed: {exc}")
+
+        asyncio.run_coroutine_threadsafe(coro, loop).add_done_callback(finished)
+
+    def _phone_finished(self, call_id: str, ok: bool, text: str) -> None:
+        self.phone_message = text
+        self.statusBar().showMessage(text, 10000)
+        if self.view.call is not None and self.view.call.id == call_id:
+            self.view.audio_note.setText(text)
+            self.view.refresh_phone()
 
     def _audio_key(self, action: str) -> None:
         if self.audio is None:

@@ -166,6 +166,30 @@ class SettingsDialog(QDialog):
         self.bus_ca = QLineEdit(settings.bus_tls_ca)
         self.bus_ca.setPlaceholderText("CA certificate (PEM), when the bus's is not public")
         self.team = QLineEdit(settings.team)
+        self.telnyx_key = QLineEdit(settings.telnyx_api_key)
+        self.telnyx_key.setEchoMode(QLineEdit.EchoMode.Password)
+        self.telnyx_key.setPlaceholderText("Empty: no Call Control (everything else works)")
+        self.telnyx_public_key = QLineEdit(settings.telnyx_public_key)
+        self.telnyx_public_key.setPlaceholderText("Portal > Keys & Credentials > Public Key")
+        self.telnyx_public_key.setToolTip("Webhooks are accepted only with a valid signature "
+                                          "from this key, at most 5 minutes old")
+        self.webhook_port = QSpinBox()
+        self.webhook_port.setRange(0, 65535)
+        self.webhook_port.setValue(settings.webhook_port)
+        self.webhook_port.setToolTip(f"Telnyx posts webhooks to http(s)://this-host:PORT"
+                                     f"{settings.webhook_path} (0: any free port)")
+        self.stream_on_answer = QComboBox()
+        for text, value in (("Incoming calls", "incoming"), ("Every answered call", "all"),
+                            ("Never (my application starts them)", "off")):
+            self.stream_on_answer.addItem(text, value)
+        self.stream_on_answer.setCurrentIndex(max(0, self.stream_on_answer.findData(
+            settings.stream_on_answer)))
+        self.connection_id = QLineEdit(settings.telnyx_connection_id)
+        self.connection_id.setPlaceholderText("The Call Control application's id")
+        self.from_number = QLineEdit(settings.telnyx_from_number)
+        self.from_number.setPlaceholderText("+15551230000 (a number on the account)")
+        self.supervisor_phone = QLineEdit(settings.supervisor_phone)
+        self.supervisor_phone.setPlaceholderText("+15557654321 or sip:me@example.sip.telnyx.com")
 
         tabs = QTabWidget()
         for title, rows in (
@@ -195,6 +219,13 @@ class SettingsDialog(QDialog):
                       ("Bus user", self.bus_user), ("Bus password", self.bus_password),
                       ("Bus token", self.bus_token), ("Bus CA certificate", self.bus_ca),
                       ("Team name", self.team)]),
+            ("Telnyx", [("API key", self.telnyx_key),
+                        ("Webhook public key", self.telnyx_public_key),
+                        ("Webhook port", self.webhook_port),
+                        ("Start streams on", self.stream_on_answer),
+                        ("Call Control application id", self.connection_id),
+                        ("Caller id for your phone", self.from_number),
+                        ("Your phone", self.supervisor_phone)]),
         ):
             page = QWidget()
             form = QFormLayout(page)
@@ -260,6 +291,13 @@ class SettingsDialog(QDialog):
             bus_token=self.bus_token.text().strip(),
             bus_tls_ca=self.bus_ca.text().strip(),
             team=self.team.text().strip() or "team",
+            telnyx_api_key=self.telnyx_key.text().strip(),
+            telnyx_public_key=self.telnyx_public_key.text().strip(),
+            webhook_port=self.webhook_port.value(),
+            stream_on_answer=str(self.stream_on_answer.currentData()),
+            telnyx_connection_id=self.connection_id.text().strip(),
+            telnyx_from_number=self.from_number.text().strip(),
+            supervisor_phone=self.supervisor_phone.text().strip(),
         )
         if not s.no_auth and not s.token:
             raise ConfigError("the stream token is empty: regenerate one, or accept streams "

@@ -225,7 +225,9 @@ def test_custom_parameter_joins_legs_with_different_call_ids(world) -> None:  # 
     a = reg.open_stream(start("MZ1", "CA-customer", {"leg": "customer", "coach_call": "conf-7"}))
     b = reg.open_stream(start("MZ2", "CA-agent", {"leg": "agent", "Call_Session_Id": "conf-7"}))
     c = reg.open_stream(start("MZ3", "CA-other"))
-    assert a.call_id == b.call_id == "conf-7"
+    # Plivo's extraHeaders names are letters and digits only.
+    d = reg.open_stream(start("MZ4", "plivo-leg", {"leg": "agent", "coachcall": "conf-7"}))
+    assert a.call_id == b.call_id == d.call_id == "conf-7"
     assert c.call_id == "CA-other"
 
 

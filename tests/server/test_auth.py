@@ -30,6 +30,25 @@ def test_policy_decisions() -> None:
     assert check_handshake(AuthPolicy(no_auth=True), "/s", {}).ok
 
 
+def test_basic_credentials_as_exotel_sends_them() -> None:
+    p = AuthPolicy(token="tok")
+
+    def basic(text: str) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(text.encode()).decode()}
+
+    for good in ("exotel-key:tok", "tok:", "tok:anything"):
+        result = check_handshake(p, "/s", basic(good))
+        assert result.ok and result.method == "basic", good
+    for bad in ("exotel-key:wrong", "tok", ":", ""):
+        result = check_handshake(p, "/s", basic(bad))
+        assert not result.ok, bad
+    wrong = check_handshake(p, "/s", basic("key:wrong"))
+    assert (wrong.status, wrong.reason) == (403, "wrong stream token")
+    garbage = check_handshake(p, "/s", {"Authorization": "Basic !!!not-base64"})
+    assert (garbage.ok, garbage.status) == (False, 401)
+    assert "Basic" in garbage.reason
+
+
 def test_twilio_signature_vector_and_url_candidates() -> None:
     vec = json.loads((fixtures_dir() / "twilio/"
                       "handshake_signature_test_vector.json").read_text())
@@ -64,6 +83,8 @@ async def test_real_handshakes(settings, caplog: pytest.LogCaptureFixture) -> No
         assert await _status(base + "/x", {"x-telnyx-streaming-auth-token": "bad"}) == 403
         assert await _status(base + "/x", {"x-telnyx-streaming-auth-token": "test-token"}) == 101
         assert await _status(base + "/x?token=test-token") == 101
+        # Exotel's wss://KEY:TOKEN@host form: the client sends it as Basic.
+        assert await _status(f"ws://exotel-key:test-token@127.0.0.1:{engine.port}/ex") == 101
         good = signature("12345", "wss://console.example.com/twilio/media")
         assert await _status(base + "/twilio/media", {"X-Twilio-Signature": good}) == 101
         assert await _status(base + "/twilio/media", {"X-Twilio-Signature": good[:-2]}) == 403
@@ -136,7 +157,7 @@ HOSTILE: list[tuple[str, bytes, list[tuple[bytes, bytes]], int]] = [
     ("bearer empty", b"/", [(AUTH, b"Bearer")], 403),
     ("bearer huge", b"/", [(AUTH, b"Bearer " + b"C" * 8000)], 403),
     ("bearer twice", b"/", [(AUTH, b"Bearer test-token"), (AUTH, b"Bearer test-token")], 403),
-    ("basic scheme", b"/", [(AUTH, b"Basic dGVzdDp0b2tlbg==")], 401),
+    ("basic, wrong token", b"/", [(AUTH, b"Basic dGVzdDp0b2tlbg==")], 403),
     ("authorization empty", b"/", [(AUTH, b"")], 401),
     ("authorization binary", b"/", [(AUTH, b"\xff\xfe\x80")], 401),
     ("nothing", b"/", [], 401),

@@ -52,3 +52,54 @@ def test_whisper_on_an_mp3_mode_stream_plays_the_file_as_a_recording(
             assert barge.returncode != 0 and barge.stderr.count("\n") == 1
     finally:
         node.stop()
+
+
+def test_a_team_console_plays_a_prompt_through_the_node(bus: BusServer, tmp_path: Path) -> None:
+    """The window's Prompt menu in team mode: the console sends the recording to the node
+    that holds the call, which plays it as the stream takes it."""
+    import asyncio
+
+    from console.config import Settings
+    from console.team.console import TeamEngine, TeamEngineThread
+
+    node = Node(bus.url(), "east", tmp_path / "east")
+    engine = TeamEngine(Settings(bus_url=bus.url(), data_dir=str(tmp_path / "console"),
+                                 supervisor_name="Ana").validate())
+    thread = TeamEngineThread(engine)
+    got: list[dict] = []  # type: ignore[type-arg]
+    try:
+        thread.start(30)
+        with connect(node.url, additional_headers={"Authorization": "Bearer stream-token"}
+                     ) as ws:
+            ws.send(telnyx_start("s1", "call-team-mp3", params={"leg": "customer",
+                                                                "bidirectional_mode": "mp3"}))
+
+            def read() -> None:
+                try:
+                    for raw in ws:
+                        got.append(json.loads(raw))
+                except Exception:
+                    pass
+            threading.Thread(target=read, daemon=True).start()
+            wait_until(lambda: "call-team-mp3" in engine.registry.calls)
+            assert engine.loop is not None
+
+            def ask(coro):  # type: ignore[no-untyped-def]
+                return asyncio.run_coroutine_threadsafe(coro, engine.loop).result(30)
+
+            route = ask(engine.play_prompt("call-team-mp3", tone_s(523, 16000, 2.0), 16000,
+                                           "whisper", "note.wav", "Ana"))
+            assert route.ok and route.streams == ("east",), route.reason
+            media = wait_until(lambda: [m for m in got if m.get("event") == "media"])
+            audio, rate = decode_mp3(base64.b64decode(media[0]["media"]["payload"]))
+            assert abs(peak_frequency(audio[2000:20000], rate) - 523) < 5
+            assert ask(engine.stop_prompt("call-team-mp3", "stopped", "Ana"))
+            wait_until(lambda: any(m.get("event") == "clear" for m in got))
+            refused = ask(engine.play_prompt("call-team-mp3", tone_s(523, 16000, 1.0), 16000,
+                                             "barge", "note.wav", "Ana"))
+            assert not refused.ok and "agent" in refused.reason  # reaches the agent alone
+            gone = ask(engine.play_prompt("no-such-call", tone_s(523, 16000, 1.0), 16000))
+            assert not gone.ok and "not live" in gone.reason
+    finally:
+        thread.stop()
+        node.stop()

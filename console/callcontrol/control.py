@@ -182,7 +182,7 @@ class CallControl:
         elif kind == "call.hangup":
             leg.ended = True
             phone = self._phone_by_leg(ccid)
-            if phone is not None:
+            if phone is not None and phone.state != "hanging up":  # else hangup() says so
                 why = event.hangup_cause or "hung up"
                 self._phone_state(phone, "ended", f"the supervisor's phone left ({why})")
                 self._audit(phone.call_id, "phone_ended", f"{phone.to}: {why}")
@@ -220,9 +220,12 @@ class CallControl:
         # The party on this leg, so the stream's tracks get the right speakers; audio sent
         # back goes to the leg opposite (the agent bridged to a caller) unless set otherwise.
         party = "agent" if self._is_agent_leg(leg) else "customer"
+        codec = s.telnyx_bidirectional_codec
+        # Narrowband codecs only go at 8 kHz; a wider rate in Settings is for L16 and Opus.
+        rate = 8000 if codec in ("PCMU", "PCMA", "G722") else s.telnyx_bidirectional_rate
         return streaming_start_body(
-            stream_url=s.public_url, token=s.token, codec=s.telnyx_bidirectional_codec,
-            rate=s.telnyx_bidirectional_rate, target_legs=s.telnyx_target_legs,
+            stream_url=s.public_url, token=s.token, codec=codec,
+            rate=rate, target_legs=s.telnyx_target_legs,
             custom_parameters={"leg": party},
             command_id=f"coach-stream-{leg.call_control_id}"[:256])
 
@@ -363,10 +366,12 @@ class CallControl:
     async def hangup(self, call_id: str, supervisor: str = "") -> PhoneLeg:
         phone = self._live_phone(call_id)
         assert self.api is not None
+        before, phone.state = phone.state, "hanging up"  # its hangup webhook may come first
         try:
             await self.api.hangup(phone.call_control_id, command_id=str(uuid.uuid4()))
         except ApiError as exc:
             if exc.code != "90018":  # already ended: the wanted outcome
+                phone.state = before
                 self.stats.api_errors += 1
                 self._audit(call_id, "phone_hangup_failed", str(exc), supervisor)
                 raise Refused(f"Could not hang up your phone: {exc}") from None

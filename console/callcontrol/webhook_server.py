@@ -43,6 +43,11 @@ log = logging.getLogger("console.callcontrol")
 MAX_HEAD = 16 * 1024
 MAX_HEADER_LINES = 100
 LOG_PERIOD_S = 60.0
+# After refusing a request mid-stream, keep reading (and dropping) what the peer still sends
+# for a moment before closing: closing with unread data makes the kernel send a reset, and
+# the peer may then lose our answer (the 413 or 408 it should see).
+LINGER_S = 1.0
+LINGER_BYTES = 1024 * 1024
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # control characters other than tab
@@ -152,6 +157,7 @@ class WebhookServer:
         self.stats = WebhookStats()
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.Task[Any]] = set()
+        self._linger: set[asyncio.StreamWriter] = set()  # refused mid-request: linger on close
         self._throttle = _Throttle(LOG_PERIOD_S)
 
     @property
@@ -187,21 +193,19 @@ class WebhookServer:
             self._throttle.log(logging.WARNING, "connections",
                                "Telnyx webhooks: %d connections open; closing a new one",
                                len(self._conns))
-            await self._close(writer)
+            await self._close(reader, writer)
             return
         self._conns.add(task)
         self.stats.connections += 1
         try:
             while await self._one_request(reader, writer):
                 pass
-        except asyncio.IncompleteReadError as exc:
-            if exc.partial:
-                self.stats.abandoned += 1
-        except (ConnectionError, TimeoutError, ssl.SSLError, OSError):
-            self.stats.abandoned += 1  # reset, or a peer that stopped reading our answer
+        except (asyncio.IncompleteReadError, ConnectionError, TimeoutError, OSError):
+            # Gone mid-request (EOF or reset), or stopped reading our answer.
+            self.stats.abandoned += 1
         finally:
+            await self._close(reader, writer)
             self._conns.discard(task)
-            await self._close(writer)
 
     async def _one_request(self, reader: asyncio.StreamReader,
                            writer: asyncio.StreamWriter) -> bool:
@@ -335,11 +339,26 @@ class WebhookServer:
                 f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n"
                 f"{extra_headers}\r\n")
         writer.write(head.encode("latin-1") + body)
+        if status >= 400 and not keep_alive:
+            self._linger.add(writer)
         async with asyncio.timeout(self.request_timeout_s):
             await writer.drain()
 
-    async def _close(self, writer: asyncio.StreamWriter) -> None:
-        writer.close()
+    async def _close(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            if writer in self._linger and writer.can_write_eof():  # not over TLS
+                with contextlib.suppress(Exception):
+                    writer.write_eof()
+                    async with asyncio.timeout(LINGER_S):
+                        dropped = 0
+                        while dropped < LINGER_BYTES:
+                            chunk = await reader.read(64 * 1024)
+                            if not chunk:
+                                break
+                            dropped += len(chunk)
+        finally:
+            self._linger.discard(writer)
+            writer.close()
         # Bounded: a TLS peer that never answers close_notify must not hold this task.
         with contextlib.suppress(Exception):
             async with asyncio.timeout(1.0):

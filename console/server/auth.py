@@ -1,8 +1,9 @@
 """Handshake authentication, decided before the WebSocket is accepted.
 
 Accepted credentials: the console's stream token (Telnyx's `x-telnyx-streaming-auth-token`
-header, `?token=`, `Authorization: Bearer`, or either half of Basic as Exotel sends it), or a valid `X-Twilio-Signature` when a Twilio
-auth token is configured. Tokens are compared in constant time.
+header, `?token=`, `Authorization: Bearer`, or either half of Basic as Exotel sends it), or
+a valid `X-Twilio-Signature` when a Twilio auth token is configured. Tokens are compared in
+constant time.
 
 Whatever a peer sends, the answer is 401 (nothing usable presented) or 403 (something
 presented and wrong), never an error: values that are not ASCII, huge, empty or repeated are

@@ -369,6 +369,7 @@ class CallView(QWidget):
         self.wave.update_from(rings)
 
     def tick_slow(self) -> None:
+        self.refresh_phone()  # its state also changes by Telnyx's webhooks
         if self.call is not None:
             self.duration.setText(format_duration(self.call.duration()))
             if not self.call.transcript():

@@ -63,6 +63,7 @@ class MainWindow(QMainWindow):
     audioPrefsChanged = Signal(float, str)  # volume, channels: to keep in the settings
     promptFinished = Signal(str, bool, str)  # call id, playing, what to tell the supervisor
     phoneFinished = Signal(str, bool, str)  # call id, done, what to tell the supervisor
+    phoneChanged = Signal(str)  # call id whose phone leg changed (from the engine's loop)
 
     def __init__(self, bridge: EngineBridge, settings: Settings,
                  ended_linger_ms: int = 2000) -> None:
@@ -90,6 +91,9 @@ class MainWindow(QMainWindow):
         self.promptFinished.connect(self._prompt_finished)
         self.view.phoneRequested.connect(self._phone)
         self.phoneFinished.connect(self._phone_finished)
+        self.phoneChanged.connect(lambda call_id: self.view.refresh_phone()
+                                  if self.view.call is not None
+                                  and self.view.call.id == call_id else None)
         self.view.volumeChanged.connect(self._volume_changed)
         self.view.channelsChanged.connect(self._channels_changed)
         self.view.set_audio_prefs(settings.listen_volume, settings.listen_channels)
@@ -277,6 +281,8 @@ class MainWindow(QMainWindow):
             return
         from console.callcontrol.control import Refused
 
+        if cc.on_change is None:  # the phone answering or leaving shows at once
+            cc.on_change = self.phoneChanged.emit
         kind, _, role = key.partition(":")
         who = self.settings.supervisor()
         coro = (cc.dial(call_id, role, who) if kind == "dial" else

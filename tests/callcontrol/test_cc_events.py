@@ -203,7 +203,7 @@ def test_cc_malformed_bodies(body: bytes, expected: str) -> None:
 
 
 def test_cc_huge_strings() -> None:
-    with pytest.raises(WebhookError, match="data.id is 300 characters, more than 256"):
+    with pytest.raises(WebhookError, match=r"data\.id is 300 characters, more than 256"):
         parse_event(_with(CALL_ANSWERED, id="a" * 300))
     with pytest.raises(WebhookError, match="call_control_id is 100000 characters"):
         parse_event(_with(CALL_ANSWERED, payload__call_control_id="v" * 100_000))

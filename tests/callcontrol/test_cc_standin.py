@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from callcontrol.standin import TelnyxStandIn, check_body, route, wait_until
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-from callcontrol.standin import TelnyxStandIn, check_body, route, wait_until
 
 FIXTURES = Path(__file__).parents[1] / "data" / "protocols" / "fixtures" / "telnyx"
 
@@ -306,6 +305,7 @@ def test_cc_standin_posts_signed_webhooks() -> None:
             agent = standin.add_call().call_control_id
             status, answer, _ = post(standin, "/v2/calls", valid_body("dial") | {
                 "supervise_call_control_id": agent, "client_state": "c3Vw"})
+            assert status == 200
             leg = answer["data"]["call_control_id"]
             assert wait_until(lambda: len(receiver.events) == 2)
             kinds = [e["data"]["event_type"] for e in receiver.events]
@@ -320,6 +320,8 @@ def test_cc_standin_posts_signed_webhooks() -> None:
             hangup = receiver.events[2]["data"]
             assert hangup["event_type"] == "call.hangup"
             assert hangup["payload"]["state"] == "hangup"
+            # The stand-in notes a delivery's status after the receiver has it.
+            assert wait_until(lambda: len(standin.webhooks) == 3)
             assert [w[2] for w in standin.webhooks] == [200, 200, 200]
 
             payload = {"call_control_id": leg}

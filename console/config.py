@@ -75,6 +75,8 @@ class Settings:
     telnyx_target_legs: str = "opposite"
     telnyx_bidirectional_codec: str = "PCMU"
     telnyx_bidirectional_rate: int = 8000
+    # rtp: live audio back (whisper, barge); mp3: Telnyx's MP3 mode, recordings only
+    telnyx_bidirectional_mode: str = "rtp"
     stt_engine: str = "faster-whisper:tiny.en"
     stt_model_path: str = ""  # a faster-whisper model folder; empty: find one installed
     transcribe: bool = True
@@ -181,6 +183,8 @@ class Settings:
         if self.telnyx_bidirectional_rate not in BIDI_RATES:
             raise ConfigError("telnyx_bidirectional_rate must be one of "
                               + ", ".join(map(str, BIDI_RATES)))
+        if self.telnyx_bidirectional_mode not in ("rtp", "mp3"):
+            raise ConfigError("telnyx_bidirectional_mode must be rtp or mp3")
         if self.vad_engine not in VAD_ENGINES:
             raise ConfigError(f"vad_engine must be one of {', '.join(VAD_ENGINES)}")
         if not 1 <= self.stt_workers <= 8:

@@ -109,7 +109,7 @@ class Engine:
         self.registry.node = settings.node() if settings.bus_url else ""
         self.registry.injection_defaults = InjectionDefaults(
             settings.telnyx_target_legs, settings.telnyx_bidirectional_codec,
-            settings.telnyx_bidirectional_rate)
+            settings.telnyx_bidirectional_rate, settings.telnyx_bidirectional_mode)
         self.auth = AuthPolicy(settings.token, settings.no_auth, settings.public_url,
                                settings.twilio_auth_token)
         protect_secrets(settings.token, settings.twilio_auth_token,  # never in a log line

@@ -225,8 +225,9 @@ class CallControl:
         rate = 8000 if codec in ("PCMU", "PCMA", "G722") else s.telnyx_bidirectional_rate
         return streaming_start_body(
             stream_url=s.public_url, token=s.token, codec=codec,
-            rate=rate, target_legs=s.telnyx_target_legs,
-            custom_parameters={"leg": party},
+            rate=rate, target_legs=s.telnyx_target_legs, mode=s.telnyx_bidirectional_mode,
+            # Telnyx's start frame does not repeat the mode: the stream carries it itself.
+            custom_parameters={"leg": party, "bidirectional_mode": s.telnyx_bidirectional_mode},
             command_id=f"coach-stream-{leg.call_control_id}"[:256])
 
     async def _start_stream(self, leg: KnownLeg) -> None:

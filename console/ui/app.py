@@ -165,7 +165,10 @@ class Console:
                          "bus_user", "bus_password", "bus_token", "bus_creds", "bus_tls_ca",
                          "bus_tls_cert", "bus_tls_key", "team")
         engine_fields += ("telnyx_target_legs", "telnyx_bidirectional_codec",
-                          "telnyx_bidirectional_rate")
+                          "telnyx_bidirectional_rate", "telnyx_bidirectional_mode",
+                          "telnyx_api_key", "telnyx_public_key", "telnyx_api_url",
+                          "telnyx_connection_id", "telnyx_from_number", "supervisor_phone",
+                          "webhook_port", "webhook_path", "stream_on_answer")
         audio_fields = ("output_device", "input_device", "listen_channels", "mic_gate_db")
         restart = any(getattr(new, f) != getattr(self.settings, f) for f in engine_fields)
         new_audio = any(getattr(new, f) != getattr(self.settings, f) for f in audio_fields)

@@ -71,6 +71,17 @@ class ConnectionPanel(QWidget):
         tok_buttons.addWidget(show)
         tok_buttons.addWidget(_copy_button(self.token))
         grid.addLayout(tok_buttons, 1, 2)
+        # Telnyx Call Control's webhook address, shown only when the console serves one.
+        self.webhook = QLineEdit()
+        self.webhook.setReadOnly(True)
+        self.webhook.setToolTip("Paste as the Call Control application's webhook URL (behind "
+                                "your public address); webhooks must be signed by Telnyx")
+        self.webhook_label = QLabel("Telnyx webhooks")
+        self.webhook_copy = _copy_button(self.webhook)
+        grid.addWidget(self.webhook_label, 2, 0)
+        grid.addWidget(self.webhook, 2, 1)
+        grid.addWidget(self.webhook_copy, 2, 2)
+        self.set_webhook("")
 
         self.tabs = QTabWidget()
         self.snippet_edits: dict[str, QPlainTextEdit] = {}
@@ -129,6 +140,11 @@ class ConnectionPanel(QWidget):
                                  "", codec, rate)
         for key, edit in self.snippet_edits.items():
             edit.setPlainText(getattr(snippets, key))
+
+    def set_webhook(self, url: str) -> None:
+        self.webhook.setText(url)
+        for widget in (self.webhook, self.webhook_label, self.webhook_copy):
+            widget.setVisible(bool(url))
 
     def set_endpoint(self, url: str, token: str, public_url: str = "", codec: str = "PCMU",
                      rate: int = 8000) -> None:

@@ -494,6 +494,8 @@ class MainWindow(QMainWindow):
         s = self.settings
         self.connection.set_endpoint(url, "" if s.no_auth else s.token, s.public_url,
                                      s.telnyx_bidirectional_codec, s.telnyx_bidirectional_rate)
+        cc = getattr(engine, "call_control", None)
+        self.connection.set_webhook(cc.webhook_url if cc is not None else "")
 
     def set_auth_warning(self) -> None:
         """Show the red banner when streams are accepted without a token."""

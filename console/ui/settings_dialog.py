@@ -119,6 +119,13 @@ class SettingsDialog(QDialog):
         for rate in BIDI_RATES:
             self.bidi_rate.addItem(f"{rate} Hz", rate)
         self.bidi_rate.setCurrentIndex(self.bidi_rate.findData(settings.telnyx_bidirectional_rate))
+        self.bidi_mode = QComboBox()
+        self.bidi_mode.addItem("RTP: live whisper and barge", "rtp")
+        self.bidi_mode.addItem("MP3: recorded prompts only", "mp3")
+        self.bidi_mode.setCurrentIndex(max(0, self.bidi_mode.findData(
+            settings.telnyx_bidirectional_mode)))
+        self.bidi_mode.setToolTip("How Telnyx takes audio back when a stream does not say "
+                                  "(and what streams started by Call Control ask for)")
         self.stt = QComboBox()
         for key, label in STT_ENGINES.items():
             self.stt.addItem(label, key)
@@ -211,6 +218,7 @@ class SettingsDialog(QDialog):
                                   ("Telnyx whisper reaches", self.target_legs),
                                   ("Telnyx return codec", self.bidi_codec),
                                   ("Telnyx return rate", self.bidi_rate),
+                                  ("Telnyx return mode", self.bidi_mode),
                                   ("Speech recognition", self.stt),
                                   ("Speech model folder", self.model_path),
                                   ("Voice detection", self.vad),
@@ -275,6 +283,7 @@ class SettingsDialog(QDialog):
             telnyx_target_legs=str(self.target_legs.currentData()),
             telnyx_bidirectional_codec=self.bidi_codec.currentText(),
             telnyx_bidirectional_rate=int(self.bidi_rate.currentData()),
+            telnyx_bidirectional_mode=str(self.bidi_mode.currentData()),
             stt_engine=str(self.stt.currentData()),
             stt_model_path=self.model_path.text().strip(),
             vad_engine=str(self.vad.currentData()),

@@ -270,6 +270,27 @@ async def test_phone_legs_need_their_settings(tmp_path: Path) -> None:
                 await cc.dial("any", "monitor", "Ana")
 
 
+async def test_mp3_mode_from_settings_reaches_telnyx_and_the_stream(tmp_path: Path) -> None:
+    with TelnyxStandIn() as standin:
+        async with _console(tmp_path, standin,
+                            telnyx_bidirectional_mode="mp3") as (engine, cc):
+            customer = standin.add_call()
+            session, ccid = customer.call_session_id, customer.call_control_id
+            assert await _webhook(standin, cc, "call.answered",
+                                  _leg_payload(ccid, session, "incoming")) == 200
+            await _until(lambda: standin.requests_for("streaming_start"))
+            body = standin.requests_for("streaming_start")[0].body
+            assert body["stream_bidirectional_mode"] == "mp3"
+            assert "stream_bidirectional_codec" not in body  # only used with rtp
+            ws = await _stream_as_telnyx(body, ccid, session)
+            try:
+                await _until(lambda: session in engine.registry.calls)
+                inj = engine.registry.calls[session].open_streams[0].injection
+                assert inj is not None and inj.mode == "mp3"  # prompts as MP3 files
+            finally:
+                await ws.close()
+
+
 def test_settings_refuse_a_bad_public_key_and_values() -> None:
     from console.config import ConfigError
 
@@ -279,5 +300,7 @@ def test_settings_refuse_a_bad_public_key_and_values() -> None:
         Settings(stream_on_answer="sometimes").validate()
     with pytest.raises(ConfigError, match="webhook_path"):
         Settings(webhook_path="telnyx").validate()
+    with pytest.raises(ConfigError, match="telnyx_bidirectional_mode"):
+        Settings(telnyx_bidirectional_mode="wav").validate()
     key = base64.b64encode(bytes(32)).decode()
     assert Settings(telnyx_public_key=key).validate().telnyx_public_key == key

@@ -58,6 +58,9 @@ def test_phone_menu_rings_switches_and_hangs_up(phone_console, standin: TelnyxSt
     cc = phone_console.engine.call_control
     assert cc is not None
     standin.webhook_url = cc.webhook_url
+    # Connect shows where Telnyx should post its webhooks.
+    qtbot.waitUntil(lambda: w.connection.webhook.text() == cc.webhook_url, timeout=5000)
+    assert cc.webhook_url.endswith("/telnyx/webhook")
     customer = standin.add_call()
     agent = standin.add_call(to="+18005550777")  # matches the agents' numbers in Settings
     session = customer.call_session_id
@@ -134,3 +137,4 @@ def _plain_call(console, w, qtbot) -> None:  # type: ignore[no-untyped-def]
         qtbot.waitUntil(lambda: w.view.prompt_button.isEnabled(), timeout=5000)
         assert console.engine.call_control is None
         assert not w.view.phone_button.isVisible()
+        assert w.connection.webhook.isHidden()

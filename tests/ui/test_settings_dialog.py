@@ -147,3 +147,34 @@ def test_team_settings_round_trip_and_checks(qtbot, tmp_path: Path) -> None:  # 
     save(new, path)
     assert load(path).bus_password == "pw secret"
     assert oct(path.stat().st_mode & 0o777) == "0o600"  # it holds the bus password
+
+
+def test_telnyx_tab_round_trips_and_refuses_a_bad_key(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import base64
+
+    d = SettingsDialog(Settings(token="abc", data_dir=str(tmp_path / "d")), DEVICES)
+    qtbot.addWidget(d)
+    assert d.stream_on_answer.currentData() == "incoming" and d.webhook_port.value() == 8766
+    key = base64.b64encode(bytes(range(32))).decode()
+    d.telnyx_key.setText("KEY0123")
+    d.telnyx_public_key.setText("not-a-key")
+    d.accept()
+    assert d.result_settings is None and "telnyx_public_key" in d.error.text()
+    d.telnyx_public_key.setText(key)
+    d.webhook_port.setValue(9443)
+    d.stream_on_answer.setCurrentIndex(d.stream_on_answer.findData("all"))
+    d.connection_id.setText("7267")
+    d.from_number.setText("+18005550100")
+    d.supervisor_phone.setText("sip:ana@example.sip.telnyx.com")
+    d.bidi_mode.setCurrentIndex(d.bidi_mode.findData("mp3"))
+    d.accept()
+    new = d.result_settings
+    assert new is not None
+    assert (new.telnyx_api_key, new.telnyx_public_key, new.webhook_port) == (
+        "KEY0123", key, 9443)
+    assert (new.stream_on_answer, new.telnyx_connection_id, new.telnyx_from_number,
+            new.supervisor_phone, new.telnyx_bidirectional_mode) == (
+        "all", "7267", "+18005550100", "sip:ana@example.sip.telnyx.com", "mp3")
+    path = tmp_path / "config.toml"
+    save(new, path)
+    assert load(path, environment=False).telnyx_public_key == key

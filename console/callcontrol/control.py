@@ -76,8 +76,9 @@ class PhoneLeg:
     supervised: str  # the leg it supervises
     role: str
     to: str
-    state: str = "dialling"  # dialling, answered, ended
+    state: str = "dialling"  # dialling, answered, hanging up, ended
     detail: str = ""
+    supervisor: str = ""  # whose phone (one per call: in a team, the first to dial)
 
 
 @dataclass(slots=True)
@@ -176,6 +177,7 @@ class CallControl:
             phone = self._phone_by_leg(ccid)
             if phone is not None:
                 self._phone_state(phone, "answered", "the supervisor's phone answered")
+                self._audit(phone.call_id, "phone_answered", f"{phone.to} as {phone.role}")
             elif self._wants_stream(leg):
                 leg.stream_requested = True
                 self._submit("streaming_start", lambda: self._start_stream(leg))
@@ -257,6 +259,14 @@ class CallControl:
     def phone(self, call_id: str) -> PhoneLeg | None:
         return self.phones.get(call_id)
 
+    @property
+    def offered(self) -> bool:
+        """Whether the window offers phone legs at all (an API key is set)."""
+        return self.api is not None
+
+    def offered_for(self, call_id: str, provider: str) -> bool:
+        return self.offered and provider == "telnyx"
+
     def ready(self, to: str = "") -> str:
         """Empty when a supervisor leg can be dialled (to `to`, or the supervisor's phone
         in Settings); otherwise what is missing."""
@@ -314,11 +324,13 @@ class CallControl:
         default is barge, which would speak to the customer)."""
         if role not in ROLES:
             raise Refused(f"Unknown role {role!r}: monitor, whisper or barge.")
-        if missing := self.ready(to):
-            raise Refused(missing)
         current = self.phones.get(call_id)
         if current is not None and current.state != "ended":
+            if current.supervisor and supervisor and current.supervisor != supervisor:
+                raise Refused(f"{current.supervisor}'s phone is already on this call.")
             raise Refused("Your phone is already on this call: switch its role or hang up.")
+        if missing := self.ready(to):
+            raise Refused(missing)
         supervised, how = self.supervised_leg(call_id, role)
         assert self.api is not None
         s = self.settings
@@ -338,7 +350,7 @@ class CallControl:
         known = self._leg(leg.call_control_id)
         known.supervisor_of, known.session = call_id, leg.call_session_id
         phone = PhoneLeg(call_id, leg.call_control_id, supervised, role, target,
-                         detail=f"ringing {target} as {role} on {how}")
+                         detail=f"ringing {target} as {role} on {how}", supervisor=supervisor)
         self.phones[call_id] = phone
         self._audit(call_id, "phone_dial", f"{role} on {how}; ringing {target}", supervisor)
         self._changed(call_id)

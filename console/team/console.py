@@ -137,6 +137,9 @@ class TeamEngine:
         self._focus: str | None = None
         self._wave_at: dict[str, int] = {}
         self.shown_at: dict[str, float] = {}  # for the bench: segment id -> time applied
+        from console.team.phones import TeamPhones
+
+        self.call_control = TeamPhones(self)  # the supervisor's phone, through the nodes
 
     def _replica_dir(self) -> Path:
         digest = hashlib.sha1(f"{self.opts.shown_url}/{self.opts.team}".encode()).hexdigest()

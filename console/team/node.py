@@ -277,6 +277,7 @@ class TeamNode:
                     "calls": [c.id for c in self.engine.registry.active_calls()][:2000],
                     "transcription": self.engine.transcription, "url": self.engine.url,
                     "public_url": self.engine.settings.public_url,
+                    "phone": bool(self.engine.call_control and self.engine.call_control.offered),
                     "waiting": self.outbox.waiting}
             data = orjson.dumps(info)
             with contextlib.suppress(Exception):
@@ -362,7 +363,10 @@ class TeamNode:
                 raise ValueError("a command is a JSON object")
             if (req.get("action") == "prompt") != (only == "prompt"):
                 raise ValueError("prompts go on the node's prompt subject, and only they")
-            answer = self.command(req)
+            if str(req.get("action", "")).startswith("phone_"):
+                answer = await self._phone_command(req)
+            else:
+                answer = self.command(req)
         except (ValueError, orjson.JSONDecodeError) as exc:
             self.bad_commands += 1
             answer = {"ok": False, "reason": f"bad command: {exc}"}
@@ -431,6 +435,35 @@ class TeamNode:
             self.engine.set_focus(call_id)
             return {"ok": True}
         raise ValueError(f"unknown action {action!r}")
+
+    async def _phone_command(self, req: dict[str, Any]) -> dict[str, Any]:
+        """The supervisor's phone as a Telnyx supervisor leg, for a console on the bus: the
+        node holds the call and the Call Control settings, so it dials, switches and hangs
+        up; the answer waits for Telnyx's."""
+        from console.callcontrol.control import Refused
+
+        action = _text(req, "action", 32)
+        call_id = _text(req, "call_id", 256)
+        supervisor = _text(req, "supervisor", 64, default="supervisor")
+        role = _text(req, "role", 16) if req.get("role") is not None else ""
+        to = _text(req, "to", 256) if req.get("to") else ""
+        cc = self.engine.call_control
+        if cc is None or not cc.offered:
+            return {"ok": False, "reason": f"Node {self.name} has no Telnyx Call Control "
+                                           "(no API key)."}
+        try:
+            if action == "phone_dial":  # to the console's own phone when it names one
+                phone = await cc.dial(call_id, role, supervisor, to)
+            elif action == "phone_role":
+                phone = await cc.switch(call_id, role, supervisor)
+            elif action == "phone_hangup":
+                phone = await cc.hangup(call_id, supervisor)
+            else:
+                raise ValueError(f"unknown action {action!r}")
+        except Refused as exc:
+            return {"ok": False, "reason": str(exc)}
+        return {"ok": True, "role": phone.role, "state": phone.state, "to": phone.to,
+                "detail": phone.detail}
 
     def _prompt(self, call_id: str, req: dict[str, Any], supervisor: str) -> dict[str, Any]:
         """A recording sent as MP3 in the command: played as the call's streams take it

@@ -380,11 +380,12 @@ class CallView(QWidget):
         items follow whether the supervisor's phone is on the call."""
         cc = getattr(self.bridge.engine, "call_control", None)
         c = self.call
-        offered = cc is not None and cc.api is not None
+        offered = cc is not None and cc.offered
         self.phone_button.setVisible(offered)
         phone = cc.phone(c.id) if offered and c is not None else None
         live = phone is not None and phone.state != "ended"
-        usable = c is not None and c.state == "active" and c.provider == "telnyx"
+        usable = (offered and c is not None and c.state == "active"
+                  and cc.offered_for(c.id, c.provider))
         self.phone_button.setEnabled(offered and (usable or live))
         for key, action in self.phone_actions.items():
             if key.startswith("dial:"):
@@ -396,7 +397,8 @@ class CallView(QWidget):
         if phone is None:
             self.phone_badge.setVisible(False)
             return
-        self.phone_badge.setText(f"Phone: {phone.role}, {phone.state}" if live
+        whose = f" ({phone.supervisor})" if phone.supervisor else ""
+        self.phone_badge.setText(f"Phone{whose}: {phone.role}, {phone.state}" if live
                                  else "Phone: off the call")
         self.phone_badge.setToolTip(phone.detail)
         self.phone_badge.setVisible(True)

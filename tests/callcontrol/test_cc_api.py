@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from callcontrol.standin import TelnyxStandIn, check_body, route, wait_until
+from telnyx_standin import TelnyxStandIn, check_body, route, wait_until
 
 from console.callcontrol.api import (
     ApiError,

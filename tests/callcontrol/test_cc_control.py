@@ -17,8 +17,8 @@ from urllib.parse import unquote
 
 import pytest
 from helpers import wait_for
-from standin import TelnyxStandIn
 from support import audit_rows
+from telnyx_standin import TelnyxStandIn
 from websockets.asyncio.client import connect
 
 from console.callcontrol.control import CallControl, Refused
@@ -221,8 +221,9 @@ async def test_supervisor_phone_dial_switch_and_hang_up(tmp_path: Path) -> None:
                     await cc.switch(session, "monitor", "Ana")
                 rows = _audit(engine, session)
                 actions = [a for a, _ in rows]
-                assert actions[-3:] == ["phone_dial", "phone_role", "phone_hangup"]
-                assert "whisper" in rows[-3][1] and "whisper -> barge" in rows[-2][1]
+                assert actions[-4:] == ["phone_dial", "phone_answered", "phone_role",
+                                        "phone_hangup"]
+                assert "whisper" in rows[-4][1] and "whisper -> barge" in rows[-2][1]
             finally:
                 await ws.close()
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from callcontrol.standin import TelnyxStandIn, check_body, route, wait_until
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from telnyx_standin import TelnyxStandIn, check_body, route, wait_until
 
 FIXTURES = Path(__file__).parents[1] / "data" / "protocols" / "fixtures" / "telnyx"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from standin import TelnyxStandIn
+from telnyx_standin import TelnyxStandIn
 from websockets.sync.client import connect
 
 pytestmark = pytest.mark.timeout(60)

@@ -47,8 +47,9 @@ class Node:
     it joined (or is waiting for) the bus."""
 
     def __init__(self, bus_url: str, name: str, data: Path, *args: str,
-                 transcribe: bool = False, ready_timeout: float = 40.0) -> None:
-        env = os.environ.copy()
+                 transcribe: bool = False, ready_timeout: float = 40.0,
+                 env_extra: dict[str, str] | None = None) -> None:
+        env = {**os.environ, **(env_extra or {})}
         env["COACH_CONSOLE_TRANSCRIBE"] = "1" if transcribe else "0"
         self.name = name
         self.data = data

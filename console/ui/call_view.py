@@ -451,6 +451,10 @@ class CallView(QWidget):
             self._note("L listens, hold Space whispers to the agent, B barges in, Esc stops.",
                        warning=False)
 
+    def note(self, text: str, *, warning: bool) -> None:
+        """A line under the controls: what happened, in red when it went wrong."""
+        self._note(text, warning=warning)
+
     def _note(self, text: str, *, warning: bool) -> None:
         if self.audio_note.text() == text and self.audio_note.property("warn") == warning:
             return

@@ -267,7 +267,7 @@ class MainWindow(QMainWindow):
         self.prompt_message = text
         self.statusBar().showMessage(text, 10000)
         if self.view.call is not None and self.view.call.id == call_id:
-            self.view.audio_note.setText(text)
+            self.view.note(text, warning=not ok)
 
     # --- the supervisor's phone (Telnyx Call Control) ------------------------------------
 
@@ -307,7 +307,7 @@ class MainWindow(QMainWindow):
         self.phone_message = text
         self.statusBar().showMessage(text, 10000)
         if self.view.call is not None and self.view.call.id == call_id:
-            self.view.audio_note.setText(text)
+            self.view.note(text, warning=not ok)
             self.view.refresh_phone()
 
     def _audio_key(self, action: str) -> None:

@@ -83,7 +83,9 @@ class Settings:
     stt_workers: int = 2  # speech recognition processes
     vad_engine: str = "webrtc"  # voice detector: webrtc (light) or silero (steady in noise)
     redaction: bool = True  # card numbers, SSNs, digit runs: never stored when on
-    alerts_file: str = ""  # TOML with [[alerts.rules]] (phrases, regex, speaker, severity)
+    alerts_file: str = ""  # TOML with [[alerts.rules]] (phrases, regex, examples, speaker...)
+    topics_file: str = ""  # TOML with [[topics]] (name, examples): replaces the default list
+    meaning: bool = True  # intent alerts and call topics from sentence embeddings
     alert_silence_s: float = 12.0
     alert_overtalk_s: float = 2.0
     alert_sentiment_below: float = -0.5

@@ -231,11 +231,12 @@ class Engine:
         from console.analysis.pipeline import AnalysisPipeline
         from console.analysis.stt.models import ModelMissing, ModelPlace, find_model, how_to_add
         from console.analysis.stt.pool import SttPool
+        from console.analysis.topics import DEFAULT_TOPICS, Topic, load_topics
         from console.analysis.vad import VadSettings, VadUnavailable, silero_session
 
         s = self.settings
 
-        def configure() -> tuple[ModelPlace, AlertSettings]:
+        def configure() -> tuple[ModelPlace, AlertSettings, tuple[Topic, ...]]:
             # Off the loop: finding a model may import packages or join a split model file.
             # Without a shipped or configured model, faster-whisper may fetch one by name
             # (a machine with internet); if that fails too, the message says how to add one.
@@ -247,11 +248,12 @@ class Engine:
             defaults = Settings()
             changed = {name: getattr(s, field) for field, name in _ALERT_SETTINGS
                        if getattr(s, field) != getattr(defaults, field)}
-            return place, dataclasses.replace(alerts, **changed)
+            topics = load_topics(Path(s.topics_file)) if s.topics_file else DEFAULT_TOPICS
+            return place, dataclasses.replace(alerts, **changed), topics
 
         assert self.loop is not None
         try:
-            place, alerts = await self.loop.run_in_executor(None, configure)
+            place, alerts, topics = await self.loop.run_in_executor(None, configure)
         except (ModelMissing, VadUnavailable, OSError, ValueError, KeyError, re.error) as exc:
             self.transcription = f"off: {exc}"
             log.warning("transcription is off: %s", exc)
@@ -260,7 +262,8 @@ class Engine:
             self.transcription = "off: stopped"
             return
         pipeline = AnalysisPipeline(self.bus, self.loop, redaction=s.redaction, alerts=alerts,
-                                    vad=VadSettings(engine=s.vad_engine))
+                                    vad=VadSettings(engine=s.vad_engine),
+                                    meaning=s.meaning, topics=topics)
         # A second thread speeds one decode of tiny.en by only about 10 %, while a second
         # worker runs a whole batch beside the first: on two cores, two single-threaded
         # workers. More cores give each worker a second thread.

@@ -78,18 +78,22 @@ def _erf(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     t = 1.0 / (1.0 + 0.3275911 * a)
     poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (
         -1.453152027 + t * 1.061405429))))
-    return (sign * (1.0 - poly * np.exp(-a * a))).astype(np.float32)
+    out: npt.NDArray[np.float32] = (sign * (1.0 - poly * np.exp(-a * a))).astype(np.float32)
+    return out
 
 
 def _gelu(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    return (0.5 * x * (1.0 + _erf(x * np.float32(1 / math.sqrt(2))))).astype(np.float32)
+    out: npt.NDArray[np.float32] = (0.5 * x * (1.0 + _erf(x * np.float32(1 / math.sqrt(2))))
+                                     ).astype(np.float32)
+    return out
 
 
 def _layer_norm(x: npt.NDArray[np.float32], w: npt.NDArray[np.float32],
                 b: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     mean = x.mean(axis=-1, keepdims=True)
     var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    return ((x - mean) / np.sqrt(var + _EPS) * w + b).astype(np.float32)
+    out: npt.NDArray[np.float32] = ((x - mean) / np.sqrt(var + _EPS) * w + b).astype(np.float32)
+    return out
 
 
 class Embedder:
@@ -106,9 +110,13 @@ class Embedder:
             raise EmbeddingError(f"cannot read the sentence-embedding model: {exc}") from None
         self.tokenizer.enable_truncation(max_tokens)
         self.tokenizer.no_padding()
-        f32 = lambda name: np.ascontiguousarray(t[name], dtype=np.float32)  # noqa: E731
-        # Linear weights are stored (out, in): transposed once here so a layer is x @ W.
-        lin = lambda name: np.ascontiguousarray(f32(name).T)  # noqa: E731
+        def f32(name: str) -> npt.NDArray[np.float32]:
+            return np.ascontiguousarray(t[name], dtype=np.float32)
+
+        def lin(name: str) -> npt.NDArray[np.float32]:
+            # Linear weights are stored (out, in): transposed once so a layer is x @ W.
+            return np.ascontiguousarray(f32(name).T)
+
         e = "embeddings."
         self.words = f32(e + "word_embeddings.weight")
         self.positions = f32(e + "position_embeddings.weight")
@@ -171,7 +179,8 @@ class Embedder:
             x = _layer_norm(x + (_gelu(x @ i_w + i_b) @ f_w + f_b), *ln2)
         pooled = (x * mask[..., None]).sum(axis=1) / np.maximum(mask.sum(axis=1), 1.0)[:, None]
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.maximum(norms, 1e-9)).astype(np.float32)
+        unit: Vectors = (pooled / np.maximum(norms, 1e-9)).astype(np.float32)
+        return unit
 
 
 _shared: Embedder | None = None

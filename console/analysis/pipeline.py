@@ -12,7 +12,7 @@ import logging
 import math
 import secrets
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -20,15 +20,18 @@ import numpy as np
 import numpy.typing as npt
 
 from console.analysis.alerts import AlertEngine, AlertSettings
+from console.analysis.meaning import Meaning, MeaningWorker
 from console.analysis.metrics import conversation_metrics
 from console.analysis.redaction import CallRedactor
 from console.analysis.sentiment import Mood, SentimentScorer
 from console.analysis.stt.engine import RATE
 from console.analysis.stt.pool import Job
+from console.analysis.topics import DEFAULT_TOPICS, OTHER, Topic, TopicTracker
 from console.analysis.vad import Segmenter, Utterance, VadSettings
 from console.audio.codecs import resample
 from console.core.bus import EventBus
 from console.core.events import (
+    CallTopic,
     ConversationUpdate,
     Role,
     SentimentSample,
@@ -80,11 +83,19 @@ class _Meta:
 class AnalysisPipeline:
     def __init__(self, bus: EventBus, loop: asyncio.AbstractEventLoop, *,
                  redaction: bool = True, alerts: AlertSettings | None = None,
-                 vad: VadSettings | None = None) -> None:
+                 vad: VadSettings | None = None, meaning: bool = True,
+                 topics: Sequence[Topic] = DEFAULT_TOPICS) -> None:
         self.bus = bus
         self.loop = loop
         self.redaction = redaction
         self.alert_settings = alerts or AlertSettings()
+        # Intent alerts and call topics by meaning, on a thread of their own.
+        self.meaning: MeaningWorker | None = None
+        if meaning:
+            self.meaning = MeaningWorker(self.alert_settings.rules, self._meaning_done,
+                                         topics)
+            self.meaning.start()
+        self._topics: dict[str, tuple[TopicTracker, tuple[str, float]]] = {}
         self.vad_settings = vad or VadSettings()
         self.scorer = SentimentScorer()
         self.pool: SttPool | None = None
@@ -289,7 +300,18 @@ class AnalysisPipeline:
         self._schedule(call_id)
 
     def _emit(self, call_id: str, meta: _Meta, text: str) -> None:
-        """Publish a final segment (its text as redacted) with its sentiment and alerts."""
+        """Publish a final segment (its text as redacted) with its sentiment and alerts:
+        once its meaning is known (a few tens of milliseconds), or at once without it."""
+        if self.meaning is None or not self.meaning.submit((call_id, meta, text),
+                                                           meta.role.value, text):
+            self._emit_now(call_id, meta, text, None)
+
+    def _meaning_done(self, token: tuple[str, _Meta, str], meaning: Meaning | None) -> None:
+        # (meaning worker's thread)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the engine is gone
+            self.loop.call_soon_threadsafe(self._emit_now, *token, meaning)
+
+    def _emit_now(self, call_id: str, meta: _Meta, text: str, meaning: Meaning | None) -> None:
         state = self._state(call_id)
         score = self.scorer.score(text)
         mood = state.moods.setdefault(meta.role, Mood())
@@ -300,11 +322,27 @@ class AnalysisPipeline:
         if self.redaction:  # it may be corrected later
             self._redactor(call_id)[1][meta.segment_id] = segment
         self.bus.publish(SentimentSample(call_id, meta.role, meta.end_s, smoothed))
-        for alert in (state.alerts.on_segment(meta.role, text, meta.end_s)
-                      + state.alerts.on_sentiment(meta.role, smoothed, meta.end_s)):
+        said = (state.alerts.on_segment(meta.role, text, meta.end_s) if meaning is None
+                else state.alerts.on_fired(meta.role, meaning.fired, meta.end_s))
+        for alert in said + state.alerts.on_sentiment(meta.role, smoothed, meta.end_s):
             self.bus.publish(alert)
+        if meaning is not None:
+            self._topic(call_id, meta, meaning, len(text.split()))
         self._publish_metrics(call_id, state)
         self.latencies.append(self.loop.time() - meta.ended_at)
+
+    def _topic(self, call_id: str, meta: _Meta, meaning: Meaning, words: int) -> None:
+        """The call's topic, published when it changes (or its confidence moves a tenth)."""
+        assert self.meaning is not None
+        tracker, shown = self._topics.get(call_id) or (
+            TopicTracker(self.meaning.topic_names), ("", -1.0))
+        tracker.add(meaning.topics, meta.role.value, words)
+        now = (tracker.topic, round(tracker.confidence, 1))
+        if now != shown and (tracker.topic != OTHER or shown[0]):
+            self.bus.publish(CallTopic(call_id, tracker.topic, tracker.confidence,
+                                       round(meta.end_s, 2)))
+            shown = now
+        self._topics[call_id] = (tracker, shown)
 
     def _publish_metrics(self, call_id: str, state: _CallState) -> None:
         m = conversation_metrics(state.spoken.get(Role.CUSTOMER, []),
@@ -409,6 +447,7 @@ class AnalysisPipeline:
         self._clock.pop(call_id, None)
         self._in_flight.pop(call_id, None)
         self._ended.discard(call_id)
+        self._topics.pop(call_id, None)
 
     def _flush_all(self) -> None:
         for call_id in list(self._redactors):
@@ -445,6 +484,8 @@ class AnalysisPipeline:
         if self.pool is not None:
             self.pool.close()
             self.pool = None
+        if self.meaning is not None:  # what it holds is delivered; the rest goes without
+            self.meaning.close()
         try:
             on_loop = asyncio.get_running_loop() is self.loop
         except RuntimeError:

@@ -254,6 +254,17 @@ class AlertRaised:
 
 
 @dataclass(frozen=True, slots=True)
+class CallTopic:
+    """What the call is about (billing, technical...), as far as it has gone: updated as
+    the call goes on, from the meaning of what both parties said."""
+
+    call_id: str
+    topic: str
+    confidence: float  # 0-1: how clearly this topic leads the others
+    at_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class SupervisorAction:
     """Something the supervisor did to a call (listen, whisper, barge, stop, export...),
     kept in the call's audit trail."""
@@ -300,6 +311,7 @@ CallEvent = (
     | TranscriptSegment
     | SentimentSample
     | AlertRaised
+    | CallTopic
     | SupervisorAction
     | ConversationUpdate
     | SpeechActivity

@@ -154,6 +154,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE calls ADD COLUMN node TEXT NOT NULL DEFAULT '';
     ALTER TABLE audit ADD COLUMN supervisor TEXT NOT NULL DEFAULT '';
     """,
+    # 6: what each call is about, and how clearly (updated as the call goes on).
+    """
+    ALTER TABLE calls ADD COLUMN topic TEXT NOT NULL DEFAULT '';
+    ALTER TABLE calls ADD COLUMN topic_confidence REAL;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -50,6 +50,7 @@ def to_txt(call: dict[str, Any]) -> str:
         f"Provider: {call['provider']}",
         f"Started: {call['started_at']}    Ended: {call['ended_at'] or '-'}    "
         f"State: {call['state']}",
+        *([f"Topic: {call['topic']}"] if call.get("topic") else []),
         "",
     ]
     events: list[tuple[float, str]] = []

@@ -43,6 +43,8 @@ def _summary(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
                                 "WHERE call_id = ?", (row["id"],)).fetchone()[0],
         "stream_ids": streams,
         "recorded": bool(row["recorded"]),
+        "topic": row["topic"] or None,
+        "topic_confidence": row["topic_confidence"],
         "alert_count": conn.execute("SELECT COUNT(*) FROM alerts WHERE call_id = ?",
                                     (row["id"],)).fetchone()[0],
         "sentiment": _sentiment_summary(conn, row["id"]),

@@ -47,6 +47,7 @@ from console.core.events import (
     CallEnded,
     CallEvent,
     CallStarted,
+    CallTopic,
     ConversationUpdate,
     DtmfReceived,
     SentimentSample,
@@ -75,7 +76,7 @@ CHUNK = 5000  # events per transaction: a long backlog commits in steps, each on
 _LIFECYCLE = (CallStarted, StreamOpened, TrackOpened, StreamClosed, CallEnded)
 _LOW_VALUE = (SentimentSample, ConversationUpdate, StreamProblem)
 _STORED = frozenset((*_LIFECYCLE, *_LOW_VALUE, DtmfReceived, TranscriptSegment,
-                     SupervisorAction, AlertRaised))
+                     SupervisorAction, AlertRaised, CallTopic))
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 # SQLite result codes that say the storage is failing, not the event (FULL, IOERR, READONLY,
 # BUSY, LOCKED, CANTOPEN, PERM, NOMEM, PROTOCOL, CORRUPT, NOTADB): keep the events, retry.
@@ -661,6 +662,9 @@ class StoreWriter:
                   "sentiment) VALUES (?, ?, ?, ?, ?, ?, ?)",
                   (ev.call_id, ev.segment_id, ev.speaker.value, ev.start_s, ev.end_s, ev.text,
                    ev.sentiment))
+        elif isinstance(ev, CallTopic):
+            x("UPDATE calls SET topic = ?, topic_confidence = ? WHERE id = ?",
+              (ev.topic, ev.confidence, ev.call_id))
         elif isinstance(ev, ConversationUpdate):
             x(
                 "INSERT OR REPLACE INTO metrics (call_id, customer_talk_s, agent_talk_s, "

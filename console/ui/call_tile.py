@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLay
 from console.audio.ring import RingBuffer
 from console.core.events import Role
 from console.ui.bridge import EngineBridge
-from console.ui.model import CallInfo
+from console.ui.model import CallInfo, topic_label
 from console.ui.theme import palette
 from console.ui.waveform import TileWaveform
 from console.ui.widgets import SentimentGauge, SpeakingDot
@@ -165,8 +165,8 @@ class CallTile(QFrame):
         self._rings = None
         self.title.setText(c.title)
         # In a team the node comes first: it is what the badges must not hide.
-        parts = [f"node {c.node}" if c.node else "", f"to {c.to_number}" if c.to_number
-                 else "", c.provider.capitalize(), c.codec]
+        parts = [f"node {c.node}" if c.node else "", topic_label(c.topic),
+                 f"to {c.to_number}" if c.to_number else "", c.provider.capitalize(), c.codec]
         if c.dtmf:
             parts.append("DTMF " + "".join(d for d, _ in c.dtmf[-6:]))
         self.subtitle.setText("  ·  ".join(p for p in parts if p))

@@ -30,7 +30,7 @@ from console.core.events import Role
 from console.supervisor.controller import AudioState
 from console.ui.bridge import EngineBridge
 from console.ui.call_tile import format_duration, show_mode
-from console.ui.model import CallInfo
+from console.ui.model import CallInfo, topic_label
 from console.ui.theme import palette
 from console.ui.waveform import WaveformPlot
 from console.ui.widgets import sentiment_plot
@@ -300,7 +300,8 @@ class CallView(QWidget):
         self.prompt_button.setEnabled(c.state == "active")
         self.refresh_phone()
         self.title.setText(c.title)
-        bits = [f"to {c.to_number}" if c.to_number else "", c.provider.capitalize(), c.codec,
+        bits = [f"{topic_label(c.topic)} ({c.topic_confidence:.0%} sure)" if c.topic else "",
+                f"to {c.to_number}" if c.to_number else "", c.provider.capitalize(), c.codec,
                 f"{c.streams} stream" + ("s" if c.streams != 1 else ""),
                 f"node {c.node}" if c.node else "",
                 time.strftime("started %H:%M:%S", time.localtime(c.started_at))]

@@ -39,14 +39,15 @@ from console.store.export_wav import NotRecorded, call_audio, export_wav
 from console.store.exports import FORMATS, file_name, render
 from console.store.queries import HIT_END, HIT_START, call_detail, list_calls
 from console.ui.call_tile import format_duration
+from console.ui.model import topic_label
 from console.ui.playback import RecordingPlayer
 from console.ui.theme import palette
 from console.ui.widgets import sentiment_plot
 
 __all__ = ["HistoryPanel"]
 
-COLUMNS = ("Started", "Duration", "From", "To", "Provider", "State", "Customer mood",
-           "Alerts", "Match", "Call id")
+COLUMNS = ("Started", "Duration", "From", "To", "Provider", "Topic", "State",
+           "Customer mood", "Alerts", "Match", "Call id")
 PERIODS = {"All time": None, "Today": "today", "Last 7 days": 7, "Last 30 days": 30}
 
 
@@ -246,7 +247,8 @@ class HistoryPanel(QWidget):
         for row, c in enumerate(calls):
             values = (_local(c["started_at"]),
                       format_duration(c["duration_s"]) if c["duration_s"] else "live",
-                      c["from"] or "", c["to"] or "", c["provider"], c["state"],
+                      c["from"] or "", c["to"] or "", c["provider"],
+                      topic_label(c.get("topic") or ""), c["state"],
                       _mood(c["sentiment"]["customer"]), str(c["alert_count"] or ""), "",
                       c["id"])
             for col, value in enumerate(values):

@@ -332,6 +332,12 @@ class MainWindow(QMainWindow):
         self.audioPrefsChanged.emit(self.view.volume.value() / 100.0, channels)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        try:
+            return self._filter(watched, event)
+        except RuntimeError:  # an object being torn down: an error here would linger in Qt
+            return False
+
+    def _filter(self, watched: QObject, event: QEvent) -> bool:
         kind = event.type()
         if kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) and isinstance(
                 event, QKeyEvent) and event.key() == Qt.Key.Key_Space and self._space_is_ours():
@@ -529,6 +535,9 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.empty)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        app = QApplication.instance()
+        if app is not None:  # every event of the application passes here: not once closed
+            app.removeEventFilter(self)
         self.fast.stop()
         self.slow.stop()
         self.history.shutdown()

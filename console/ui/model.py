@@ -11,6 +11,7 @@ from console.core.events import (
     CallEnded,
     CallEvent,
     CallStarted,
+    CallTopic,
     ConversationUpdate,
     DtmfReceived,
     MarkReceived,
@@ -25,6 +26,11 @@ from console.core.events import (
 )
 
 __all__ = ["CallInfo", "CallsModel", "Changes", "TrackInfo"]
+
+
+def topic_label(topic: str) -> str:
+    """A topic as the window shows it ("account_change" -> "Account change")."""
+    return topic.replace("_", " ").capitalize() if topic else ""
 
 
 @dataclass
@@ -55,6 +61,8 @@ class CallInfo:
     alerts: list[AlertRaised] = field(default_factory=list)
     caller_name: str = ""
     metrics: ConversationUpdate | None = None
+    topic: str = ""  # what the call is about, as far as it has gone
+    topic_confidence: float = 0.0
     # Who is talking, by the voice detector; empty without speech analysis (the tiles
     # then go by the audio level).
     speaking: dict[Role, bool] = field(default_factory=dict)
@@ -159,5 +167,7 @@ class CallsModel:
                 call.problems.append(ev.message)
         elif isinstance(ev, ConversationUpdate):
             call.metrics = ev
+        elif isinstance(ev, CallTopic):
+            call.topic, call.topic_confidence = ev.topic, ev.confidence
         elif isinstance(ev, StreamClosed):
             pass

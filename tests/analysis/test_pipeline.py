@@ -13,6 +13,7 @@ from support import REPO, running_engine
 
 from console.core.events import (
     AlertRaised,
+    CallTopic,
     Role,
     SentimentSample,
     SpeechActivity,
@@ -65,7 +66,10 @@ async def test_a_call_becomes_a_transcript(settings, vad_engine: str) -> None:  
         # Changes only, each start ended by the end of the call.
         assert states and states == [True, False] * (len(states) // 2)
     rules = {e.rule for e in seen if isinstance(e, AlertRaised)}
-    assert {"cancellation", "escalation"} <= rules
+    # "You charged me twice this month" matches no literal phrase: meaning fires it.
+    assert {"cancellation", "escalation", "payment_dispute"} <= rules
+    topics = [e for e in seen if isinstance(e, CallTopic)]
+    assert topics and topics[-1].topic == "billing"
     assert any(isinstance(e, SentimentSample) and e.score < 0 for e in seen)
     conn = connect(db_path(settings.data_path()), readonly=True)
     exported = call_detail(conn, plan.call_key)
@@ -74,6 +78,7 @@ async def test_a_call_becomes_a_transcript(settings, vad_engine: str) -> None:  
     assert m is not None and 0.3 <= m["talk_ratio"] <= 0.7
     assert m["customer_talk_s"] > 5 and m["agent_talk_s"] > 5
     assert exported["segments"] == sorted(exported["segments"], key=lambda s: s["start_s"])
+    assert exported["topic"] == "billing" and 0 < exported["topic_confidence"] <= 1
     import jsonschema
 
     jsonschema.validate(json.loads(json.dumps(exported)),

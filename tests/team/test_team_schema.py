@@ -41,6 +41,7 @@ SAMPLES: list[ev.CallEvent] = [
     ev.SupervisorAction(None, "export", 1796000070.0, "csv to /tmp/x", "Dana Reyes"),
     ev.ConversationUpdate("call-1", 30.5, 20.25, None, 4.0, 3, 1.5),
     ev.SpeechActivity("call-1", ev.Role.CUSTOMER, True, 6.0),
+    ev.CallTopic("call-1", "billing", 0.82, 5.5),
 ]
 
 

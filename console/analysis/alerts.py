@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console.analysis.intent_examples import INTENT_EXAMPLES
 from console.core.events import AlertRaised, Role
 
 __all__ = ["DEFAULT_RULES", "AlertEngine", "AlertRule", "AlertSettings", "load_rules"]
@@ -25,10 +26,11 @@ class AlertRule:
     speaker: str = "any"  # customer, agent or any
     severity: str = "warning"
     # By meaning (console.analysis.intents): sentences that mean this, sentences that look
-    # alike but do not, and how similar (cosine, 0-1) a line must be to fire.
+    # alike but do not, and how similar (cosine, 0-1) a line must be to the closest example
+    # to fire (it must also be nearer the examples than lines without an intent).
     examples: tuple[str, ...] = ()
     unlike: tuple[str, ...] = ()
-    threshold: float = 0.5
+    threshold: float = 0.4
 
     def pattern(self) -> re.Pattern[str]:
         parts = [r"\b" + re.escape(p.lower()).replace(r"\ ", r"\s+") + r"\b"
@@ -39,143 +41,29 @@ class AlertRule:
 
 
 DEFAULT_RULES: tuple[AlertRule, ...] = (
-    AlertRule(
-        "cancellation",
-        ("cancel my account", "cancel my subscription", "close my account", "cancel the service",
-         "switch providers", "switching providers", "take my business elsewhere"),
-        r"\bcancel(?:l?ing)?\b[^.?!]{0,30}\b(?:account|service|contract|plan)\b",
-        "customer", "critical",
-        examples=(
-            "I want to cancel my subscription",
-            "please close my account",
-            "I'd like to end my contract with you",
-            "I'm leaving, I'm going to another provider",
-            "just shut the whole thing off, I don't want it any more",
-            "how do I terminate my service",
-            "I want out of this plan",
-            "stop my membership from next month",
-            "I'm done with you, close it all down",
-            "I'm switching to your competitor",
-            "I don't want to be a customer any more",
-            "discontinue my line please",
-            "can you cancel everything on my account",
-            "I'd like to unsubscribe and not be billed again",
-            "I want to cancel my sub scription",
-            "cancel the count please",
-        ),
-        unlike=(
-            "I cancelled my dentist appointment",
-            "the flight was cancelled because of the weather",
-            "can I cancel that last request and check my balance instead",
-            "I want to keep my account open",
-            "I was thinking of leaving but you sorted it out",
-            "please don't cancel anything",
-            "the concert got cancelled",
-            "I'd like to upgrade my plan",
-            "can I move to a bigger package",
-        ),
-        threshold=0.5),
-    AlertRule(
-        "escalation",
-        ("speak to a manager", "talk to a manager", "your manager", "a supervisor",
-         "escalate this", "file a complaint"),
-        r"\bmanager\b", "customer", "warning",
-        examples=(
-            "let me speak to your manager",
-            "I want to talk to someone above you",
-            "put your supervisor on the phone",
-            "I want this escalated",
-            "get me someone senior who can actually help",
-            "I want to make a formal complaint",
-            "who is your boss, I want to speak to them",
-            "transfer me to someone in charge",
-            "I need to speak to somebody higher up",
-            "I'm going to complain about you",
-        ),
-        unlike=(
-            "my manager at work asked me to call",
-            "I am the office manager for our company",
-            "no need to escalate anything, thanks",
-            "the supervisor at my building let the engineer in",
-        ),
-        threshold=0.5),
-    AlertRule(
-        "legal_threat",
-        ("my lawyer", "an attorney", "legal action", "take you to court", "sue you",
-         "the ombudsman", "report you to"),
-        r"\bsu(?:e|ing)\b", "customer", "critical",
-        examples=(
-            "I'm going to take legal action against you",
-            "you'll be hearing from my lawyer",
-            "I'll see you in court",
-            "I'm contacting my solicitor about this",
-            "I'm reporting you to the regulator",
-            "I'll go to the ombudsman",
-            "I'm going to sue your company",
-            "my attorney will be in touch",
-            "this is going to the small claims court",
-            "I'll report this to trading standards",
-            "I'm going to file a complaint with the consumer protection agency",
-        ),
-        unlike=(
-            "my lawyer friend recommended your service",
-            "I work at a law firm, can I pay by invoice",
-            "the court date for my parking ticket is next week",
-            "Sue from your office called me yesterday",
-        ),
-        threshold=0.5),
-    AlertRule(
-        "repeat_contact",
-        ("third time i've called", "called several times", "called you three times",
-         "keep calling", "called last week", "still not fixed", "nobody called me back"),
-        "", "customer", "warning",
-        examples=(
-            "this is the third time I've called about this",
-            "I've rung you four times already and nothing has been done",
-            "I called last week and was promised it would be fixed",
-            "nobody ever called me back like they said they would",
-            "I keep having to call you about the same problem",
-            "every time I call I get told something different",
-            "I already explained all of this to someone yesterday",
-            "it's still not fixed after all these calls",
-            "you said someone would ring me back and nobody did",
-            "I've been chasing this for weeks",
-            "I shouldn't have to keep phoning you",
-        ),
-        unlike=(
-            "this is my first time calling",
-            "I called to say thank you, it's fixed now",
-            "my mother calls me three times a day",
-            "can you call me back later this afternoon",
-        ),
-        threshold=0.5),
-    AlertRule(
-        "payment_dispute",
-        ("charged twice", "double charged", "don't recognise this charge",
-         "didn't authorize", "chargeback", "dispute the charge", "refund the charge"),
-        "", "customer", "warning",
-        examples=(
-            "I've been charged twice for the same thing",
-            "there's a charge on my card I don't recognise",
-            "I never authorised this payment",
-            "I want my money back for this charge",
-            "I'm disputing this with my bank",
-            "you took money from my account without asking",
-            "I was billed for something I never ordered",
-            "the amount you took is wrong, I want a refund",
-            "I'm going to do a chargeback on my credit card",
-            "why did you take two payments this month",
-            "I got charged after I cancelled",
-            "there's a double payment on my statement",
-        ),
-        unlike=(
-            "I'd like to pay my bill by card",
-            "can you tell me when my next payment is due",
-            "the refund arrived, thank you",
-            "I want to set up a direct debit",
-            "how much is the monthly charge for the new plan",
-        ),
-        threshold=0.5),
+    # Literal phrases only where they cannot mean anything else; meaning does the rest.
+    AlertRule("cancellation",
+              ("cancel my account", "cancel my subscription", "close my account",
+               "cancel the service", "switch providers", "switching providers",
+               "take my business elsewhere"),
+              r"\bcancel(?:l?ing)?\s+(?:my|the|our)\s+(?:account|service|contract|plan)\b",
+              "customer", "critical", INTENT_EXAMPLES["cancellation"]),
+    AlertRule("escalation",
+              ("speak to a manager", "talk to a manager", "your manager", "your supervisor",
+               "escalate this"),
+              "", "customer", "warning", INTENT_EXAMPLES["escalation"]),
+    AlertRule("legal_threat",
+              ("legal action", "take you to court", "sue you", "sue your company",
+               "the ombudsman", "my solicitor", "my attorney"),
+              "", "customer", "critical", INTENT_EXAMPLES["legal_threat"]),
+    AlertRule("repeat_contact",
+              ("third time i've called", "called several times", "called you three times",
+               "still not fixed", "nobody called me back"),
+              "", "customer", "warning", INTENT_EXAMPLES["repeat_contact"]),
+    AlertRule("payment_dispute",
+              ("charged twice", "double charged", "don't recognise this charge",
+               "didn't authorise", "didn't authorize", "chargeback", "dispute the charge"),
+              "", "customer", "warning", INTENT_EXAMPLES["payment_dispute"]),
     AlertRule("profanity", ("fuck", "fucking", "shit", "bullshit", "bastard", "asshole",
                             "damn it", "piss off"), "", "any", "warning"),
 )
@@ -202,7 +90,7 @@ def load_rules(path: Path) -> AlertSettings:
                          str(raw.get("severity", "warning")),
                          tuple(str(e) for e in raw.get("examples", [])),
                          tuple(str(e) for e in raw.get("unlike", [])),
-                         float(raw.get("threshold", 0.5)))
+                         float(raw.get("threshold", 0.4)))
         if not 0.0 < rule.threshold <= 1.0:
             raise ValueError(f"alert rule {rule.name}: threshold must be in (0, 1]")
         if rule.speaker not in ("customer", "agent", "any"):

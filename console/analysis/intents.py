@@ -1,11 +1,11 @@
 """Intent alerts by meaning: what was said is compared with example sentences per rule.
 
-A rule fires when a segment, one of its sentences or a window of its words comes close
-enough (cosine similarity of sentence embeddings, per-rule threshold) to one of the rule's
-examples, and closer to them than to the rule's counter-examples ("I cancelled my dentist
-appointment" is not a cancellation). Callers paraphrase and recognisers garble words; the
-meaning of a sentence survives both far better than a literal phrase does. Literal phrases
-and patterns still fire as before, with a score of 1.
+A rule fires when a segment, one of its sentences or a window of its words is nearest in
+meaning (cosine similarity of sentence embeddings) to the rule's examples rather than to
+lines that carry no intent ("I cancelled my dentist appointment" is not a cancellation),
+and close enough to them (a per-rule threshold). Callers paraphrase and recognisers garble
+words; the meaning of a sentence survives both far better than a literal phrase does.
+Literal phrases and patterns still fire as before, with a score of 1.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from console.analysis.alerts import DEFAULT_RULES, AlertRule
 from console.analysis.embeddings import Embedder, default_embedder
+from console.analysis.intent_examples import NO_INTENT
 
 __all__ = ["Fired", "IntentMatcher", "windows"]
 
@@ -53,20 +54,35 @@ def windows(text: str) -> list[str]:
 
 
 class IntentMatcher:
-    """Thread-safe once built (matching only reads)."""
+    """Thread-safe once built (matching only reads).
 
-    def __init__(self, rules: Sequence[AlertRule], embedder: Embedder | None = None) -> None:
+    A piece of a line is compared with every example: each rule's examples, its
+    counter-examples and a shared bank of lines that carry no intent. Its nearest K
+    neighbours vote, closer ones far more (a softmax over similarity); a rule fires when it
+    wins most of the vote (VOTE) and its best example is at least the rule's threshold
+    close. Ordinary talk and look-alikes thus win their own votes instead of needing a
+    threshold tuned for every phrasing."""
+
+    K = 7
+    TEMPERATURE = 0.03
+    VOTE = 0.6  # share of the neighbours' vote a rule must win
+
+    def __init__(self, rules: Sequence[AlertRule], embedder: Embedder | None = None,
+                 no_intent: Sequence[str] = NO_INTENT) -> None:
         self.rules = tuple(rules)
         self.patterns = {r.name: r.pattern() for r in self.rules}
         self.semantic = [r for r in self.rules if r.examples]
         self.embedder = (embedder or default_embedder()) if self.semantic else None
         texts: list[str] = []
-        owner: list[int] = []  # rule index per example; negative: a counter-example
+        owner: list[int] = []  # rule index per example; -1: no intent
         for i, rule in enumerate(self.semantic):
             texts += rule.examples
             owner += [i] * len(rule.examples)
             texts += rule.unlike
-            owner += [-(i + 1)] * len(rule.unlike)
+            owner += [-1] * len(rule.unlike)
+        if self.semantic:
+            texts += list(no_intent)
+            owner += [-1] * len(no_intent)
         self._owner = np.array(owner, dtype=np.int64)
         self._examples: npt.NDArray[np.float32] = (
             self.embedder.embed(texts) if self.embedder is not None and texts
@@ -86,6 +102,20 @@ class IntentMatcher:
                 out.append(Fired(rule.name, 1.0, found.group(0)))
         return out
 
+    def votes(self, vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+        """Per piece, each semantic rule's share of its nearest neighbours' vote."""
+        sims = vectors @ self._examples.T
+        k = min(self.K, sims.shape[1])
+        nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        near = np.take_along_axis(sims, nearest, axis=1)
+        weights = np.exp((near - near.max(axis=1, keepdims=True)) / self.TEMPERATURE)
+        weights /= weights.sum(axis=1, keepdims=True)
+        owners = self._owner[nearest]
+        out = np.zeros((vectors.shape[0], len(self.semantic)))
+        for i in range(len(self.semantic)):
+            out[:, i] = (weights * (owners == i)).sum(axis=1)
+        return out
+
     def match(self, text: str, speaker: str = "customer",
               vectors: npt.NDArray[np.float32] | None = None) -> list[Fired]:
         """Rules that fire on `text` said by `speaker` (customer, agent): literal matches,
@@ -96,19 +126,17 @@ class IntentMatcher:
             return list(fired.values())
         assert self.embedder is not None
         v = self.embedder.embed(pieces) if vectors is None else vectors
-        sims = v @ self._examples.T  # pieces x examples
+        sims = v @ self._examples.T
+        share = self.votes(v)
         for i, rule in enumerate(self.semantic):
             if rule.name in fired or not _speaks(rule, speaker):
                 continue
-            mine = sims[:, self._owner == i]
-            best_piece = int(np.argmax(mine.max(axis=1)))
-            best = float(mine[best_piece].max())
-            if best < rule.threshold:
-                continue
-            unlike = sims[best_piece, self._owner == -(i + 1)]
-            if unlike.size and float(unlike.max()) >= best:
-                continue  # closer to what this rule is not
-            fired[rule.name] = Fired(rule.name, round(best, 3), pieces[best_piece])
+            best = sims[:, self._owner == i].max(axis=1)
+            ok = (share[:, i] >= self.VOTE) & (best >= rule.threshold)
+            if ok.any():
+                piece = int(np.argmax(np.where(ok, share[:, i] + best, -1.0)))
+                fired[rule.name] = Fired(rule.name, round(float(best[piece]), 3),
+                                         pieces[piece])
         return list(fired.values())
 
 

@@ -1,5 +1,5 @@
-"""The meaning of each final line, off the engine's loop: intent alerts and topic evidence
-from sentence embeddings (tens of milliseconds a line, which the loop must not spend).
+"""The meaning of each final line, off the engine's loop: intent alerts, topic evidence and
+sentiment from sentence embeddings (tens of milliseconds a line, which the loop must not spend).
 
 One worker thread (NumPy releases the GIL in its matrix products) behind a bounded queue.
 When the queue is full the line goes on without meaning: its literal alerts still fire,
@@ -35,6 +35,7 @@ QUEUE = 256
 class Meaning:
     fired: list[Any]  # intents.Fired
     topics: npt.NDArray[np.float32]  # similarity per topic (TopicModel order)
+    sentiment: Any = None  # sentiment_model.Verdict
 
 
 class MeaningWorker:
@@ -53,6 +54,7 @@ class MeaningWorker:
         self._thread = threading.Thread(target=self._run, name="meaning", daemon=True)
         self._matcher: Any = None
         self._topics: Any = None
+        self._sentiment: Any = None
 
     def start(self) -> None:
         self._thread.start()
@@ -91,10 +93,12 @@ class MeaningWorker:
     def _run(self) -> None:
         try:
             from console.analysis.intents import IntentMatcher
+            from console.analysis.sentiment_model import SentimentModel
             from console.analysis.topics import TopicModel
 
             self._matcher = IntentMatcher(self.rules)
             self._topics = TopicModel(self.topic_list, self._matcher.embedder)
+            self._sentiment = SentimentModel(embedder=self._topics.embedder)
             self.status = "on"
         except Exception as exc:  # a missing or broken model: literal rules carry on
             self.status = f"off: {exc}"
@@ -136,4 +140,6 @@ class MeaningWorker:
         fired = self._matcher.match(text, speaker, vectors) if pieces else []
         sims = (self._topics.similarities(vectors) if pieces
                 else np.zeros(len(self.topic_names), np.float32))
-        return Meaning(fired, sims)
+        # windows() puts the whole line first: its vector is the line's meaning.
+        verdict = self._sentiment.verdict(text, vectors[0]) if pieces else None
+        return Meaning(fired, sims, verdict)

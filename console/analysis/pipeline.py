@@ -313,15 +313,19 @@ class AnalysisPipeline:
 
     def _emit_now(self, call_id: str, meta: _Meta, text: str, meaning: Meaning | None) -> None:
         state = self._state(call_id)
-        score = self.scorer.score(text)
+        verdict = meaning.sentiment if meaning is not None else None
+        score = verdict.score if verdict is not None else self.scorer.score(text)
+        confidence = verdict.confidence if verdict is not None else None
         mood = state.moods.setdefault(meta.role, Mood())
-        smoothed = mood.update(score, meta.end_s, meta.end_s - meta.start_s)
+        smoothed = mood.update(score, meta.end_s, meta.end_s - meta.start_s, confidence)
         segment = TranscriptSegment(call_id, meta.segment_id, meta.role, meta.start_s,
-                                    meta.end_s, text, True, score)
+                                    meta.end_s, text, True, score,
+                                    verdict.label if verdict is not None else None,
+                                    confidence)
         self.bus.publish(segment)
         if self.redaction:  # it may be corrected later
             self._redactor(call_id)[1][meta.segment_id] = segment
-        self.bus.publish(SentimentSample(call_id, meta.role, meta.end_s, smoothed))
+        self.bus.publish(SentimentSample(call_id, meta.role, meta.end_s, smoothed, confidence))
         said = (state.alerts.on_segment(meta.role, text, meta.end_s) if meaning is None
                 else state.alerts.on_fired(meta.role, meaning.fired, meta.end_s))
         for alert in said + state.alerts.on_sentiment(meta.role, smoothed, meta.end_s):

@@ -91,6 +91,10 @@ def _negates(text: str, phrase: str) -> bool:
     return bool(re.search(r"\b(not|no|never|don't|do not|won't|didn't)\b", before))
 
 
+TURN = 0.6  # a line this far from the smoothed value is a turn...
+TURN_CONFIDENCE = 0.6  # ...when judged with at least this confidence
+
+
 @dataclass
 class Mood:
     """A speaker's smoothed sentiment: each new segment pulls it by a weight that grows with
@@ -101,12 +105,17 @@ class Mood:
     at_s: float = 0.0
     history: list[tuple[float, float]] = field(default_factory=list)
 
-    def update(self, score: float, at_s: float, duration_s: float) -> float:
+    def update(self, score: float, at_s: float, duration_s: float,
+               confidence: float | None = None) -> float:
         if self.value is None:
             self.value = score
         else:
             fade = 0.5 ** (max(0.0, at_s - self.at_s) / self.half_life_s)
             weight = min(0.8, 0.25 + 0.1 * duration_s)
+            if (confidence or 0.0) >= TURN_CONFIDENCE and abs(score - self.value) >= TURN:
+                # A sure, sharp turn ("that's it, I'm leaving") shows at once: smoothing is
+                # for noise, not for hiding the moment a call goes wrong.
+                weight = max(weight, 0.85)
             keep = (1 - weight) * fade
             self.value = (keep * self.value + weight * score) / (keep + weight)
         self.at_s = at_s

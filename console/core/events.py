@@ -233,6 +233,9 @@ class TranscriptSegment:
     text: str
     final: bool
     sentiment: float | None = None  # -1 .. 1, on final segments
+    # negative, neutral or positive, and how sure (0-1), when judged by meaning
+    sentiment_label: str | None = None
+    sentiment_confidence: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +244,7 @@ class SentimentSample:
     speaker: Role
     at_s: float
     score: float  # smoothed, -1 .. 1
+    confidence: float | None = None  # of the line that moved it, 0-1 (gauges show it)
 
 
 @dataclass(frozen=True, slots=True)

@@ -154,10 +154,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE calls ADD COLUMN node TEXT NOT NULL DEFAULT '';
     ALTER TABLE audit ADD COLUMN supervisor TEXT NOT NULL DEFAULT '';
     """,
-    # 6: what each call is about, and how clearly (updated as the call goes on).
+    # 6: what each call is about, and how clearly (updated as the call goes on); each
+    #    segment's sentiment class and its confidence.
     """
     ALTER TABLE calls ADD COLUMN topic TEXT NOT NULL DEFAULT '';
     ALTER TABLE calls ADD COLUMN topic_confidence REAL;
+    ALTER TABLE segments ADD COLUMN sentiment_label TEXT;
+    ALTER TABLE segments ADD COLUMN sentiment_confidence REAL;
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

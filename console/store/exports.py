@@ -88,7 +88,8 @@ def to_vtt(call: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-CSV_COLUMNS = ("call_id", "segment", "speaker", "start_s", "end_s", "text", "sentiment")
+CSV_COLUMNS = ("call_id", "segment", "speaker", "start_s", "end_s", "text", "sentiment",
+               "sentiment_label")
 
 
 def to_csv(call: dict[str, Any]) -> str:
@@ -99,7 +100,8 @@ def to_csv(call: dict[str, Any]) -> str:
         score = seg.get("sentiment")
         writer.writerow([call["id"], i, seg["speaker"], f"{float(seg['start_s']):.3f}",
                          f"{float(seg['end_s']):.3f}", seg["text"],
-                         "" if score is None else f"{float(score):.3f}"])
+                         "" if score is None else f"{float(score):.3f}",
+                         seg.get("sentiment_label") or ""])
     return buf.getvalue()
 
 

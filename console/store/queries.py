@@ -18,6 +18,14 @@ class CallNotFound(LookupError):
     pass
 
 
+def label_of(score: float | None) -> str | None:
+    """A score's class where no classifier judged the line (the lexicon alone): the same
+    cut-off the gauge and history use."""
+    if score is None:
+        return None
+    return "negative" if score <= -0.25 else "positive" if score >= 0.25 else "neutral"
+
+
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
@@ -186,7 +194,9 @@ def call_detail(conn: sqlite3.Connection, call_id: str) -> dict[str, Any]:
     out["dtmf"] = [{"digit": d["digit"], "at_s": d["at_s"]} for d in dtmf]
     out["segments"] = [
         {"speaker": s["speaker"], "start_s": s["start_s"], "end_s": s["end_s"],
-         "text": s["text"], "sentiment": s["sentiment"]}
+         "text": s["text"], "sentiment": s["sentiment"],
+         "sentiment_label": s["sentiment_label"] or label_of(s["sentiment"]),
+         "sentiment_confidence": s["sentiment_confidence"]}
         for s in conn.execute("SELECT * FROM segments WHERE call_id = ? ORDER BY start_s, id",
                               (cid,))
     ]

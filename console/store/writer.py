@@ -653,15 +653,20 @@ class StoreWriter:
             # updated in place, never stored twice; the search index follows through its
             # update trigger, and _scrub then clears the old words out of the files.
             if x("UPDATE segments SET speaker = ?, start_s = ?, end_s = ?, text = ?, "
-                 "sentiment = COALESCE(?, sentiment) WHERE call_id = ? AND segment_id = ?",
-                 (ev.speaker.value, ev.start_s, ev.end_s, ev.text, ev.sentiment, ev.call_id,
+                 "sentiment = COALESCE(?, sentiment), "
+                 "sentiment_label = COALESCE(?, sentiment_label), "
+                 "sentiment_confidence = COALESCE(?, sentiment_confidence) "
+                 "WHERE call_id = ? AND segment_id = ?",
+                 (ev.speaker.value, ev.start_s, ev.end_s, ev.text, ev.sentiment,
+                  ev.sentiment_label, ev.sentiment_confidence, ev.call_id,
                   ev.segment_id)).rowcount:
                 self._corrected = True
             else:
                 x("INSERT INTO segments (call_id, segment_id, speaker, start_s, end_s, text, "
-                  "sentiment) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                  "sentiment, sentiment_label, sentiment_confidence) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                   (ev.call_id, ev.segment_id, ev.speaker.value, ev.start_s, ev.end_s, ev.text,
-                   ev.sentiment))
+                   ev.sentiment, ev.sentiment_label, ev.sentiment_confidence))
         elif isinstance(ev, CallTopic):
             x("UPDATE calls SET topic = ?, topic_confidence = ? WHERE id = ?",
               (ev.topic, ev.confidence, ev.call_id))

@@ -171,7 +171,8 @@ class CallTile(QFrame):
             parts.append("DTMF " + "".join(d for d, _ in c.dtmf[-6:]))
         self.subtitle.setText("  ·  ".join(p for p in parts if p))
         for role in Role:
-            self.gauges[role].set_value(c.sentiment.get(role))
+            self.gauges[role].set_value(c.sentiment.get(role),
+                                        c.sentiment_confidence.get(role))
         key = (len(c.alerts), len(c.problems))
         if key != self._badge_key:
             self._badge_key = key

@@ -57,6 +57,7 @@ class CallInfo:
     problems: list[str] = field(default_factory=list)
     segments: dict[str, TranscriptSegment] = field(default_factory=dict)
     sentiment: dict[Role, float] = field(default_factory=dict)
+    sentiment_confidence: dict[Role, float | None] = field(default_factory=dict)
     sentiment_history: dict[Role, list[tuple[float, float]]] = field(default_factory=dict)
     alerts: list[AlertRaised] = field(default_factory=list)
     caller_name: str = ""
@@ -159,6 +160,7 @@ class CallsModel:
             ch.transcript.add(call.id)
         elif isinstance(ev, SentimentSample):
             call.sentiment[ev.speaker] = ev.score
+            call.sentiment_confidence[ev.speaker] = ev.confidence
             call.sentiment_history.setdefault(ev.speaker, []).append((ev.at_s, ev.score))
         elif isinstance(ev, AlertRaised):
             call.alerts.append(ev)

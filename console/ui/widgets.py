@@ -28,11 +28,13 @@ def sentiment_plot() -> pg.PlotWidget:
 
 
 class SentimentGauge(QWidget):
-    """A red-amber-green bar from -1 to 1 with a marker at the smoothed score."""
+    """A red-amber-green bar from -1 to 1 with a marker at the smoothed score; the marker
+    is solid when the latest line was judged with confidence, faint when it was a guess."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.value: float | None = None
+        self.confidence: float | None = None
         self.setMinimumSize(60, 10)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setToolTip("Sentiment: waiting for speech")
@@ -40,14 +42,16 @@ class SentimentGauge(QWidget):
     def sizeHint(self) -> QSize:
         return QSize(120, 10)
 
-    def set_value(self, value: float | None) -> None:
+    def set_value(self, value: float | None, confidence: float | None = None) -> None:
         if value is not None:
             value = max(-1.0, min(1.0, value))
-        if value != self.value:
-            self.value = value
+        if value != self.value or confidence != self.confidence:
+            self.value, self.confidence = value, confidence
             mood = ("no speech yet" if value is None else
                     "negative" if value < -0.25 else "positive" if value > 0.25 else "neutral")
-            self.setToolTip(f"Sentiment: {mood}" + ("" if value is None else f" ({value:+.2f})"))
+            sure = "" if confidence is None else f", latest line {confidence:.0%} sure"
+            self.setToolTip(f"Sentiment: {mood}" + ("" if value is None else
+                                                     f" ({value:+.2f}{sure})"))
             self.update()
 
     def paintEvent(self, _event: object) -> None:
@@ -70,6 +74,8 @@ class SentimentGauge(QWidget):
         p.drawRoundedRect(r, 3, 3)
         p.setOpacity(1.0)
         x = r.left() + (self.value + 1) / 2 * r.width()
+        if self.confidence is not None:  # a guess is drawn fainter than a sure reading
+            p.setOpacity(0.45 + 0.55 * max(0.0, min(1.0, self.confidence)))
         p.setPen(QPen(QColor(pal.text), 3))
         p.drawLine(int(x), int(r.top()) - 1, int(x), int(r.bottom()) + 1)
 

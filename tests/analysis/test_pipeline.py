@@ -79,6 +79,11 @@ async def test_a_call_becomes_a_transcript(settings, vad_engine: str) -> None:  
     assert m["customer_talk_s"] > 5 and m["agent_talk_s"] > 5
     assert exported["segments"] == sorted(exported["segments"], key=lambda s: s["start_s"])
     assert exported["topic"] == "billing" and 0 < exported["topic_confidence"] <= 1
+    # Judged by meaning: a class and a confidence on every line.
+    assert all(s["sentiment_label"] in ("negative", "neutral", "positive")
+               and s["sentiment_confidence"] is not None for s in exported["segments"])
+    assert any(s["sentiment_label"] == "negative" and s["speaker"] == "customer"
+               for s in exported["segments"])
     import jsonschema
 
     jsonschema.validate(json.loads(json.dumps(exported)),

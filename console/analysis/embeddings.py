@@ -27,6 +27,7 @@ _LAYERS = 6
 _HEADS = 12
 _EPS = 1e-12
 _BATCH = 32
+MAX_KNOWN = 20_000  # example vectors kept (about 30 MB)
 _DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64}
 
 Vectors = npt.NDArray[np.float32]
@@ -138,6 +139,27 @@ class Embedder:
                 (f32(p + "output.LayerNorm.weight"), f32(p + "output.LayerNorm.bias"))))
         if self.words.shape[1] != DIM:
             raise EmbeddingError(f"the embedding model has {self.words.shape[1]} dimensions")
+        # Example banks (rules, topics, sentiment) are embedded by every pipeline that
+        # starts: kept here, bounded, so a restart of the analysis costs nothing.
+        self._known: dict[str, npt.NDArray[np.float32]] = {}
+        self._known_lock = threading.Lock()
+
+    def embed_examples(self, texts: Sequence[str]) -> Vectors:
+        """As embed(), remembering each text's vector (for fixed example lines only)."""
+        with self._known_lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._known))
+        if missing:
+            vectors = self.embed(missing)
+            with self._known_lock:
+                if len(self._known) + len(missing) > MAX_KNOWN:
+                    self._known.clear()
+                self._known.update(zip(missing, vectors, strict=True))
+        with self._known_lock:
+            known = [self._known.get(t) for t in texts]
+        found = [v for v in known if v is not None]
+        if len(found) != len(texts):  # cleared meanwhile by another bank
+            return self.embed(texts)
+        return np.stack(found) if found else np.zeros((0, DIM), dtype=np.float32)
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         """Unit vectors, one row per text (an empty text gives the vector of no words)."""

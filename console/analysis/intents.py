@@ -85,7 +85,7 @@ class IntentMatcher:
             owner += [-1] * len(no_intent)
         self._owner = np.array(owner, dtype=np.int64)
         self._examples: npt.NDArray[np.float32] = (
-            self.embedder.embed(texts) if self.embedder is not None and texts
+            self.embedder.embed_examples(texts) if self.embedder is not None and texts
             else np.zeros((0, 384), dtype=np.float32))
 
     @classmethod

@@ -132,7 +132,7 @@ class SentimentModel:
                                  for _ in bank.get(label, ())])
         if not texts:
             raise ValueError("sentiment examples: none given")
-        self._examples = self.embedder.embed(texts)
+        self._examples = self.embedder.embed_examples(texts)
         self.lexicon = SentimentScorer()
 
     @classmethod

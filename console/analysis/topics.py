@@ -123,7 +123,7 @@ class TopicModel:
         self.embedder = embedder or default_embedder()
         texts = [e for t in self.topics for e in t.examples]
         self._owner = np.array([i for i, t in enumerate(self.topics) for _ in t.examples])
-        self._examples = self.embedder.embed(texts)
+        self._examples = self.embedder.embed_examples(texts)
 
     @classmethod
     def default(cls) -> TopicModel:

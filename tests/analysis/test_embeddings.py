@@ -53,3 +53,18 @@ def test_missing_model_says_what_to_do(tmp_path: Path) -> None:
 
 
 KNOWN = [-0.01847, 0.00426, -0.01881, -0.03229]
+
+
+def test_example_banks_are_embedded_once(embedder: Embedder) -> None:
+    lines = [f"an example line number {i}" for i in range(5)]
+    first = embedder.embed_examples(lines)
+    assert np.array_equal(first, embedder.embed(lines))
+    calls = []
+    real = embedder.embed
+    embedder.embed = lambda texts: calls.append(list(texts)) or real(texts)  # type: ignore[method-assign]
+    try:
+        again = embedder.embed_examples([*lines, "one new line"])
+    finally:
+        embedder.embed = real  # type: ignore[method-assign]
+    assert calls == [["one new line"]]  # only what was not known
+    assert np.array_equal(again[:5], first)

@@ -6,7 +6,11 @@ from only its first 2 and first 4 lines (the topic is shown live and updates as 
 on), per topic, and for calls with recognised lines against calls as written. The speakers
 are passed along when classify takes them.
 
-    .venv/bin/python bench/topics.py [-v]
+--set holdout measures on the blind held-out set (tests/data/language/holdout/), written apart
+from the lines the console was tuned on; its lines are never printed (no -v, overlaps as a
+count), so reading the figures does not spoil it.
+
+    .venv/bin/python bench/topics.py [-v] [--set main|holdout]
 """
 
 from __future__ import annotations
@@ -25,19 +29,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 DATA = ROOT / "tests" / "data" / "language" / "topics.jsonl"
+SETS = {"main": DATA, "holdout": DATA.parent / "holdout" / DATA.name}
 TOPICS = ("billing", "technical", "cancellation", "account_change", "sales", "other")
 PREFIXES = (2, 4, None)  # None: the whole call
 
 
-def load() -> list[dict[str, Any]]:
-    return [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
+def load(path: Path = DATA) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def pct(n: int, d: int) -> str:
     return f"{100 * n / d:5.1f} %" if d else "    -  "
 
 
-def overlap(calls: list[dict[str, Any]], model: Any) -> None:
+def overlap(calls: list[dict[str, Any]], model: Any, show: bool = True) -> None:
     """Lines of the calls that are also one of a topic's examples (the same words, ignoring
     case and punctuation): a score on them says nothing about new calls."""
     def norm(t: str) -> str:
@@ -45,16 +50,21 @@ def overlap(calls: list[dict[str, Any]], model: Any) -> None:
     known = {norm(e) for t in getattr(model, "topics", ()) for e in getattr(t, "examples", ())}
     same = [x["text"] for c in calls for x in c["lines"] if norm(x["text"]) in known]
     print(f"  lines that are also a topic's example: {len(same)}"
-          + "".join(f"\n    {t}" for t in same))
+          + "".join(f"\n    {t}" for t in same if show))
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-v", "--verbose", action="store_true", help="list every wrong call")
+    ap.add_argument("--set", choices=tuple(SETS), default="main",
+                    help="main (default) or holdout, the blind held-out set")
     args = ap.parse_args()
-    calls = load()
+    if args.set == "holdout" and args.verbose:
+        ap.error("-v lists lines, and the held-out lines are not shown")
+    path = SETS[args.set]
+    calls = load(path)
     recognised = sum(any(line.get("asr") for line in c["lines"]) for c in calls)
-    print(f"{len(calls)} calls in {DATA.relative_to(ROOT)} ({recognised} with recognised "
+    print(f"{len(calls)} calls in {path.relative_to(ROOT)} ({recognised} with recognised "
           "lines): " + ", ".join(f"{t} {n}" for t, n in Counter(c["topic"] for c in calls)
                                  .items()))
     try:
@@ -109,7 +119,7 @@ def main() -> int:
     wrong = [conf for c, (g, conf) in zip(calls, whole, strict=True) if g != c["topic"]]
     print(f"  mean confidence: right {sum(right) / max(len(right), 1):.2f}, "
           f"wrong {sum(wrong) / max(len(wrong), 1):.2f}")
-    overlap(calls, model)
+    overlap(calls, model, show=args.set == "main")
     if args.verbose:
         for n in PREFIXES:
             for c, (g, conf) in zip(calls, results[n], strict=True):

@@ -12,10 +12,13 @@ store receive). It starts either
     latency counts from that frame's arrival; or
   - from the VAD's end-of-speech decision (after its 0.6 s of silence), as the pipeline keeps.
 
-The demo calls are synthetic voices (espeak-ng): WER here is far above what real speech gets;
-tests/analysis/test_wer.py measures real recordings through the phone band.
+The calls are the demo dialogues in resources/calls/, voiced by Piper neural TTS (ten voices
+made from en_US-joe-medium; goal: WER <= 10 %). `--dialogues tests/data/demo-espeak` plays the
+same dialogues in the espeak-ng voices the demo first had, a set that is hard for speech
+recognition (39 % WER here). Both are synthetic; the last line measures real recordings
+through the phone band (tests/data/phone-speech).
 
-    .venv/bin/python bench/transcribe.py [--calls 20] [--workers 2]
+    .venv/bin/python bench/transcribe.py [--calls 20] [--workers 2] [--dialogues DIR]
 """
 
 from __future__ import annotations
@@ -97,20 +100,20 @@ class LevelTap:
         return float(at[a + voiced[-1]]) if voiced.size else None
 
 
-def play_calls(opts: object, stagger: float) -> None:
+def play_calls(opts: object, stagger: float, folder: Path) -> None:
     from console.sim.client import SimOptions, plan_calls, play_call
     from console.sim.dialogues import load_dialogues
 
     assert isinstance(opts, SimOptions)
 
     async def play() -> None:
-        plans = plan_calls(load_dialogues(), opts)
+        plans = plan_calls(load_dialogues(folder), opts)
         await asyncio.gather(*(play_call(p, opts, i * stagger) for i, p in enumerate(plans)))
 
     asyncio.run(play())
 
 
-async def run(calls: int, workers: int, stagger: float, vad: str) -> None:
+async def run(calls: int, workers: int, stagger: float, vad: str, folder: Path) -> None:
     import psutil
 
     from console.analysis.wer import word_errors
@@ -147,11 +150,11 @@ async def run(calls: int, workers: int, stagger: float, vad: str) -> None:
         cpu0 = {p.pid: sum(p.cpu_times()[:2]) for p in procs}
         t0 = time.perf_counter()
         opts = SimOptions(url=engine.url, token="b", calls=calls, speed=1.0, seed=3)
-        plans = plan_calls(load_dialogues(), opts)
+        plans = plan_calls(load_dialogues(folder), opts)
         # The calls are played from a process of their own, so that their cost is not
         # counted as the engine's and they do not take its share of the interpreter.
         player = multiprocessing.get_context("spawn").Process(
-            target=play_calls, args=(opts, stagger), name="calls")
+            target=play_calls, args=(opts, stagger, folder), name="calls")
         player.start()
         await asyncio.get_running_loop().run_in_executor(None, player.join)
         # Let the last utterances come back.
@@ -192,8 +195,10 @@ async def run(calls: int, workers: int, stagger: float, vad: str) -> None:
         values = lat if values is None else values
         return values[min(len(values) - 1, int(q * len(values)))]
 
-    print(f"\ntranscribe: {calls} calls at real time ({100 * talk / audio:.0f} % talk per "
-          f"track), {workers} speech worker(s), tiny.en int8, {vad} VAD, {wall:.0f} s")
+    voices = ("espeak-ng" if "espeak" in folder.name
+              else "Piper neural TTS" if folder.name == "calls" else folder.name)
+    print(f"\ntranscribe: {calls} calls from {folder.name}/ at real time ({100 * talk / audio:.0f} "
+          f"% talk per track), {workers} speech worker(s), tiny.en int8, {vad} VAD, {wall:.0f} s")
     print(f"final segments                {len(lat)} of {expected} scripted turns")
     print("latency to the final text on the bus:")
     if from_word:
@@ -207,8 +212,8 @@ async def run(calls: int, workers: int, stagger: float, vad: str) -> None:
     print(f"CPU                           engine process {100 * engine_cpu / wall:.0f} %, "
           f"speech workers {100 * workers_cpu / wall:.0f} % (of one core), "
           f"{workers_mb:.0f} MB resident")
-    print(f"WER, synthetic demo voices    {100 * errors / max(1, total):.1f} % "
-          "(espeak-ng through 8 kHz mu-law, as streamed)")
+    print(f"WER, synthetic voices         {100 * errors / max(1, total):.1f} % over {total} "
+          f"words ({voices}, through 8 kHz mu-law, as streamed)")
     real, n = real_speech_wer()
     print(f"WER, real speech, phone band  {100 * real:.1f} % over {n} words "
           "(tests/data/phone-speech; target <= 6 %)")
@@ -222,11 +227,17 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=0, help="default: as Settings")
     ap.add_argument("--stagger", type=float, default=0.7)
     ap.add_argument("--vad", choices=VAD_ENGINES, default=VAD_ENGINES[0])
+    ap.add_argument("--dialogues", type=Path, default=None,
+                    help="folder of dialogues (default: the demo calls, resources/calls; "
+                         "tests/data/demo-espeak: the espeak-ng hard set)")
     args = ap.parse_args()
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(run(args.calls, args.workers, args.stagger, args.vad))
+    from console.resources import resource_dir
+
+    folder = (args.dialogues or resource_dir() / "calls").resolve()
+    asyncio.run(run(args.calls, args.workers, args.stagger, args.vad, folder))
 
 
 if __name__ == "__main__":

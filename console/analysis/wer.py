@@ -22,11 +22,12 @@ def _number(n: int) -> list[str]:
     if n < 1000:
         rest = _number(n % 100) if n % 100 else []
         return [_ONES[n // 100], "hundred", *rest]
-    return list(str(n))  # long numbers: digit by digit, as they are usually read out
+    return [_ONES[int(d)] for d in str(n)]  # long numbers: digit by digit, as read out
 
 
 def normalise(text: str) -> list[str]:
     text = text.lower().replace("-", " ").replace("’", "'")
+    text = re.sub(r"\$(\d+)", r"\1 dollars", text)  # recognisers write "$89" for it
     out: list[str] = []
     for token in re.findall(r"[a-z']+|\d+", text):
         if token.isdigit():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from support import phone_clips
+from support import REPO, phone_clips
 
 from console.analysis.stt.engine import (
     FULL_FRAMES,
@@ -120,20 +120,28 @@ def test_normalised_wer() -> None:
         == (0, 5)
     assert word_errors("ill-disposed", "ill disposed")[0] == 0
     assert word_errors("ten of clubs", "10 of close") == (1, 3)
+    # A number read out digit by digit comes back as one long number; dollars as "$".
+    assert word_errors("4 5 3 9, eighty nine dollars", "4539, $89") == (0, 7)
     assert normalise("It's 4 a.m.; 125 calls") == ["it's", "four", "a", "m", "one", "hundred",
                                                    "twenty", "five", "calls"]
 
 
-def test_wer_on_synthetic_phone_speech() -> None:
-    """The demo dialogues' espeak-ng voices through 8 kHz mu-law: much harder than real
-    speech for Whisper (35 % measured for tiny.en in this environment's notes); bound it so a
-    regression in the audio chain (resampling, batching) shows."""
+@pytest.mark.parametrize(("folder", "bound"), [
+    # The espeak-ng voices the demo first had, kept as a hard set: much harder than real
+    # speech for Whisper (44.5 % measured here, tiny.en int8, greedy).
+    ("tests/data/demo-espeak", 0.55),
+    # The demo calls as shipped, in Piper voices (6.5 % measured here).
+    ("resources/calls", 0.15),
+], ids=["espeak", "piper"])
+def test_wer_on_synthetic_phone_speech(folder: str, bound: float) -> None:
+    """Two demo dialogues through 8 kHz mu-law, turn by turn; bound so that a regression in
+    the audio chain (resampling, batching) or in the demo's voices shows."""
     from console.audio.codecs import ulaw_decode, ulaw_encode
     from console.sim.dialogues import load_dialogues
 
     engine = FasterWhisperEngine(find_model().path)
     refs, audios = [], []
-    for d in load_dialogues()[:2]:
+    for d in load_dialogues(REPO / folder)[:2]:
         for turn in d.turns:
             track = d.customer if turn["speaker"] == "customer" else d.agent
             clip = track[int(turn["start_s"] * 8000) : int(turn["end_s"] * 8000)]
@@ -143,4 +151,4 @@ def test_wer_on_synthetic_phone_speech() -> None:
     texts = engine.transcribe_batch(audios)
     errors = sum(word_errors(r, t)[0] for r, t in zip(refs, texts, strict=True))
     wer = errors / sum(len(normalise(r)) for r in refs)
-    assert wer <= 0.55, wer  # 47.7 % measured here (tiny.en int8, greedy)
+    assert wer <= bound, wer

@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="keep each call's audio for WAV export")
     serve.add_argument("--no-transcribe", dest="transcribe", action="store_false", default=None,
                        help="no speech recognition (audio, DTMF and call events only)")
+    serve.add_argument("--translate", choices=("en", "off"), default=None,
+                       help="transcribe speakers of other languages and translate them into "
+                            "English live (Whisper base; COACH_CONSOLE_TRANSLATE=en)")
     serve.add_argument("--no-redaction", dest="redaction", action="store_false", default=None,
                        help="keep card numbers, SSNs, digit runs and keypad entry as said")
     serve.add_argument("--tls-cert", metavar="PEM",
@@ -332,7 +335,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         settings = _settings(args, record=args.record, transcribe=args.transcribe,
-                             redaction=args.redaction)
+                             redaction=args.redaction, translate=args.translate)
     except ConfigError as exc:
         raise SystemExit(f"coach-console: {exc}") from None
     if settings.no_auth:

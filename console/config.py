@@ -86,6 +86,9 @@ class Settings:
     alerts_file: str = ""  # TOML with [[alerts.rules]] (phrases, regex, examples, speaker...)
     topics_file: str = ""  # TOML with [[topics]] (name, examples): replaces the default list
     meaning: bool = True  # intent alerts and call topics from sentence embeddings
+    # "en": speakers of other languages are transcribed and translated into English live
+    # (Whisper base, multilingual); empty: off
+    translate: str = ""
     alert_silence_s: float = 12.0
     alert_overtalk_s: float = 2.0
     alert_sentiment_below: float = -0.5
@@ -187,6 +190,11 @@ class Settings:
                               + ", ".join(map(str, BIDI_RATES)))
         if self.telnyx_bidirectional_mode not in ("rtp", "mp3"):
             raise ConfigError("telnyx_bidirectional_mode must be rtp or mp3")
+        self.translate = self.translate.strip().lower()
+        if self.translate not in ("", "en", "off"):
+            raise ConfigError("translate must be en (into English) or empty (off)")
+        if self.translate == "off":
+            self.translate = ""
         if self.vad_engine not in VAD_ENGINES:
             raise ConfigError(f"vad_engine must be one of {', '.join(VAD_ENGINES)}")
         if not 1 <= self.stt_workers <= 8:

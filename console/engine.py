@@ -134,6 +134,7 @@ class Engine:
         self._prompt_until: dict[str, float] = {}  # call id -> when its prompt ends playing
         self.call_control: CallControl | None = None
         self.transcription = "off" if not settings.transcribe else "starting"
+        self.translation = "off" if not settings.translate else "starting"
 
     @staticmethod
     def _raise_file_limit() -> None:
@@ -292,6 +293,36 @@ class Engine:
         self.bus.subscribe(lambda e: pipeline.call_ended(e.call_id)
                            if isinstance(e, CallEnded) else None)
         self.transcription = f"on: {place.name} ({place.source})"
+        if s.translate:
+            await self._start_translation(pipeline, threads)
+
+    async def _start_translation(self, pipeline: AnalysisPipeline, threads: int) -> None:
+        """A multilingual worker (Whisper base) for speakers of other languages; without the
+        model, English transcription goes on and the status says why."""
+        from console.analysis.stt.models import ModelMissing, find_model, how_to_add
+        from console.analysis.stt.pool import SttPool
+
+        assert self.loop is not None
+        try:
+            place = await self.loop.run_in_executor(
+                None, lambda: find_model("faster-whisper:base", allow_download=True))
+        except (ModelMissing, OSError) as exc:
+            self.translation = f"off: {exc}"
+            log.warning("translation is off: %s (%s)", exc, how_to_add("base"))
+            return
+        pool = SttPool(str(place.path or place.name), pipeline.on_translated, workers=1,
+                       threads=threads, mode="translate")
+        try:
+            await self.loop.run_in_executor(None, pool.start)
+        except RuntimeError as exc:
+            self.translation = f"off: {exc}"
+            log.error("translation is off: %s", exc)
+            return
+        if self._stopping or self.pipeline is not pipeline:
+            pool.close()
+            return
+        pipeline.translator = pool
+        self.translation = f"on: into English ({place.name}, {place.source})"
 
     async def stop(self) -> None:
         self._stopping = True

@@ -87,12 +87,17 @@ async def _watch_transcription(engine: Engine, out: TextIO) -> None:
         return text.split(":", 1)[0]  # "on", "on (degraded", "restarting", "failing", ...
 
     shown = engine.transcription
+    shown_translation = engine.translation
     while True:
         await asyncio.sleep(0.25)
         now = engine.transcription
         if state(now) != state(shown):
             print(f"{time.strftime('%H:%M:%S')} transcription {now}", file=out, flush=True)
         shown = now
+        if engine.translation != shown_translation:  # it starts (or fails) once
+            shown_translation = engine.translation
+            print(f"{time.strftime('%H:%M:%S')} translation {shown_translation}", file=out,
+                  flush=True)
 
 
 async def _stop(engine: Engine, node: TeamNode | None) -> None:
@@ -155,6 +160,9 @@ async def _serve(settings: Settings, out: TextIO) -> int:
     if (cc := engine.call_control) is not None:
         print(f"  Telnyx Call Control: {_call_control_line(cc)}", file=out)
     print(f"  Transcription: {engine.transcription}", file=out)
+    if settings.translate:
+        print("  Translation: other languages into English (starts with transcription)",
+              file=out)
     print(f"  Data: {engine.data_dir}  recording={'on' if settings.record else 'off'}",
           file=out, flush=True)
     if node is not None:

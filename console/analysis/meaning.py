@@ -83,11 +83,14 @@ class MeaningWorker:
             return False
 
     def close(self, timeout: float = 5.0) -> None:
-        """Lines queued so far are still analysed and delivered; later ones go on without."""
+        """Lines queued so far are still analysed and delivered; later ones go on without.
+        A model still loading is not waited for (the thread ends on its own; a shutdown
+        must not wait seconds for it)."""
+        loaded = self.ready
         self.status = "off: closed"
         with contextlib.suppress(queue.Full):
-            self._jobs.put(None, timeout=timeout)
-        if self._thread.is_alive():
+            self._jobs.put(None, timeout=timeout if loaded else 0.1)
+        if loaded and self._thread.is_alive():
             self._thread.join(timeout)
 
     def _run(self) -> None:
@@ -99,7 +102,8 @@ class MeaningWorker:
             self._matcher = IntentMatcher(self.rules)
             self._topics = TopicModel(self.topic_list, self._matcher.embedder)
             self._sentiment = SentimentModel(embedder=self._topics.embedder)
-            self.status = "on"
+            if self.status == "starting":  # not closed while loading
+                self.status = "on"
         except Exception as exc:  # a missing or broken model: literal rules carry on
             self.status = f"off: {exc}"
             log.warning("meaning analysis is off (literal alert rules only): %s", exc)

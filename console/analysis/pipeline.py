@@ -10,11 +10,12 @@ import dataclasses
 import itertools
 import logging
 import math
+import re
 import secrets
 from collections import deque
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -47,6 +48,9 @@ __all__ = ["AnalysisPipeline"]
 
 log = logging.getLogger("console.analysis")
 LATENCY_WINDOW = 10_000  # latency figures kept (bench/transcribe.py reads them)
+LANGUAGE_SURE = 0.6  # a track's language is settled by a detection this sure
+MAX_TRACKS_KEPT = 10_000  # languages and originals remembered (cleared beyond)
+_DIGIT_RUN = re.compile(r"\d{3,}")
 Pcm = npt.NDArray[np.int16]
 _ROLE_COUNT = len(Role)
 REDACTION_GRACE_S = 120.0  # a call's redaction memory outlives it by this much
@@ -78,6 +82,7 @@ class _Meta:
     end_s: float
     ended_at: float  # loop time when the utterance ended, for latency figures
     partial: bool = False
+    track: str = ""  # the track's key: its speaker's language is learnt from the results
 
 
 class AnalysisPipeline:
@@ -96,6 +101,13 @@ class AnalysisPipeline:
                                          topics)
             self.meaning.start()
         self._topics: dict[str, tuple[TopicTracker, tuple[str, float]]] = {}
+        # Translation (serve --translate en): a pool of multilingual workers hears tracks
+        # whose language is not known yet or not English; once a track is heard to be
+        # English, the (faster) English pool takes it over.
+        self.translator: SttPool | None = None
+        self._languages: dict[str, str] = {}  # track key -> language, once sure
+        self._originals: dict[str, tuple[str, str]] = {}  # segment id -> (said, language)
+        self._awaiting: dict[str, str] = {}  # segment id -> its text, while meaning is read
         self.vad_settings = vad or VadSettings()
         self.scorer = SentimentScorer()
         self.pool: SttPool | None = None
@@ -212,6 +224,8 @@ class AnalysisPipeline:
         utt = segmenter.current()
         if utt is None or utt.end_s - utt.start_s < 0.6:
             return
+        if self.translator is not None and self._languages.get(track.key) != "en":
+            return  # English guesses of another language would only mislead
         self._last_partial[track.key] = now
         sid = self._segment_id(track)
         audio = resample(utt.audio, utt.rate, RATE).astype(np.float32) / 32768.0
@@ -243,18 +257,54 @@ class AnalysisPipeline:
             return
         audio = resample(utt.audio, utt.rate, RATE).astype(np.float32) / 32768.0
         meta = _Meta(sid, track.role, round(offset + utt.start_s, 2),
-                     round(offset + utt.end_s, 2), self.loop.time())
+                     round(offset + utt.end_s, 2), self.loop.time(), track=track.key)
         if self.redaction:  # a number held back waits for this one's text
             in_flight = self._in_flight.setdefault(track.call_id, {})
             in_flight[sid] = (track.role, meta.start_s, meta.ended_at)
             if len(in_flight) > MAX_IN_FLIGHT:
                 del in_flight[next(iter(in_flight))]
+        language = self._languages.get(track.key)
+        if self.translator is not None and language != "en":
+            self.translator.submit(Job(next(self._ids), track.call_id, audio, meta,
+                                       language=language))
+            return
         self.pool.submit(Job(next(self._ids), track.call_id, audio, meta))
 
     # --- speech workers: text back (collector thread) ------------------------------
 
     def on_text(self, job: Job, text: str) -> None:
         self.loop.call_soon_threadsafe(self._publish, job.call_id, job.meta, text)
+
+    def on_translated(self, job: Job, wire: str) -> None:
+        from console.analysis.stt.translate import from_wire
+
+        try:
+            heard = from_wire(wire) if wire else None
+        except ValueError:
+            log.error("a translating worker sent an unreadable result")
+            heard = None
+        self.loop.call_soon_threadsafe(self._publish_heard, job.call_id, job.meta, heard)
+
+    def _publish_heard(self, call_id: str, meta: _Meta, heard: Any) -> None:
+        """A line from the translating pool: English as it is; another language as its
+        English, with what was said kept beside it."""
+        if heard is None or not (heard.original or heard.english):
+            self._publish(call_id, meta, "")
+            return
+        if meta.track and heard.probability >= LANGUAGE_SURE:
+            if len(self._languages) > MAX_TRACKS_KEPT:
+                self._languages.clear()
+            self._languages[meta.track] = heard.language
+        if heard.language == "en":
+            self._publish(call_id, meta, heard.original or heard.english)
+            return
+        said = heard.original
+        if self.redaction:  # digits said in another language are masked as in English
+            said = _DIGIT_RUN.sub(lambda m: "#" * len(m.group(0)), said)
+        if len(self._originals) > MAX_TRACKS_KEPT:
+            self._originals.clear()
+        self._originals[meta.segment_id] = (said, heard.language)
+        self._publish(call_id, meta, heard.english)
 
     def _publish(self, call_id: str, meta: _Meta, text: str) -> None:
         text = " ".join(text.split())
@@ -302,8 +352,13 @@ class AnalysisPipeline:
     def _emit(self, call_id: str, meta: _Meta, text: str) -> None:
         """Publish a final segment (its text as redacted) with its sentiment and alerts:
         once its meaning is known (a few tens of milliseconds), or at once without it."""
-        if self.meaning is None or not self.meaning.submit((call_id, meta, text),
-                                                           meta.role.value, text):
+        if self.meaning is not None and self.meaning.submit((call_id, meta, text),
+                                                            meta.role.value, text):
+            # Redaction may mask more of it while its meaning is read: kept up to date here.
+            if len(self._awaiting) > MAX_TRACKS_KEPT:
+                self._awaiting.clear()
+            self._awaiting[meta.segment_id] = text
+        else:
             self._emit_now(call_id, meta, text, None)
 
     def _meaning_done(self, token: tuple[str, _Meta, str], meaning: Meaning | None) -> None:
@@ -312,22 +367,28 @@ class AnalysisPipeline:
             self.loop.call_soon_threadsafe(self._emit_now, *token, meaning)
 
     def _emit_now(self, call_id: str, meta: _Meta, text: str, meaning: Meaning | None) -> None:
+        text = self._awaiting.pop(meta.segment_id, text)  # as corrected meanwhile
         state = self._state(call_id)
         verdict = meaning.sentiment if meaning is not None else None
         score = verdict.score if verdict is not None else self.scorer.score(text)
         confidence = verdict.confidence if verdict is not None else None
         mood = state.moods.setdefault(meta.role, Mood())
         smoothed = mood.update(score, meta.end_s, meta.end_s - meta.start_s, confidence)
+        original, language = self._originals.pop(meta.segment_id, (None, None))
         segment = TranscriptSegment(call_id, meta.segment_id, meta.role, meta.start_s,
                                     meta.end_s, text, True, score,
                                     verdict.label if verdict is not None else None,
-                                    confidence)
+                                    confidence, original, language)
         self.bus.publish(segment)
         if self.redaction:  # it may be corrected later
             self._redactor(call_id)[1][meta.segment_id] = segment
         self.bus.publish(SentimentSample(call_id, meta.role, meta.end_s, smoothed, confidence))
+        fired = meaning.fired if meaning is not None else []
+        if meaning is not None and self.redaction:  # an alert's words never show digits
+            fired = [dataclasses.replace(f, evidence=_DIGIT_RUN.sub(
+                lambda m: "#" * len(m.group(0)), f.evidence)) for f in fired]
         said = (state.alerts.on_segment(meta.role, text, meta.end_s) if meaning is None
-                else state.alerts.on_fired(meta.role, meaning.fired, meta.end_s))
+                else state.alerts.on_fired(meta.role, fired, meta.end_s))
         for alert in said + state.alerts.on_sentiment(meta.role, smoothed, meta.end_s):
             self.bus.publish(alert)
         if meaning is not None:
@@ -466,6 +527,8 @@ class AnalysisPipeline:
             if old is not None:
                 published[sid] = dataclasses.replace(old, text=text)
                 self.bus.publish(published[sid])
+            elif sid in self._awaiting:  # not out yet: it goes out as corrected
+                self._awaiting[sid] = text
         for sid in [sid for sid in published if sid not in redactor]:
             del published[sid]  # out of the redactor's window: never corrected again
 
@@ -488,6 +551,9 @@ class AnalysisPipeline:
         if self.pool is not None:
             self.pool.close()
             self.pool = None
+        if self.translator is not None:
+            self.translator.close()
+            self.translator = None
         if self.meaning is not None:  # what it holds is delivered; the rest goes without
             self.meaning.close()
         try:

@@ -33,6 +33,10 @@ SILERO_RATE = 16000
 SILERO_CHUNK = 512  # samples the model takes at a time (32 ms)
 SILERO_CONTEXT = 64  # samples of the previous chunk it sees with each one
 SILERO_RESET_FRAMES = 25  # 0.5 s of quiet: the model's memory of the last speech is stale
+# Started afresh, Silero misses a short first word ("Hello?") it catches when it has heard
+# the line's quiet just before: that much of it is run through the model first.
+WARM_FRAMES = 8
+_NO_AUDIO = np.zeros(0, np.int16)
 
 
 class VadUnavailable(RuntimeError):
@@ -73,13 +77,18 @@ def _decide_each(detector: _Detector, frames: Pcm,
                  loud: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     voiced = np.zeros(len(frames), np.bool_)
     pos = 0
+    heard = getattr(detector, "heard", None)
     for i in np.flatnonzero(loud).tolist():
         if i > pos:
             detector.quiet(i - pos)
+            if heard is not None:
+                heard(frames[max(pos, i - WARM_FRAMES):i])
         voiced[i] = detector.voiced(frames[i], True)
         pos = i + 1
     if pos < len(frames):
         detector.quiet(len(frames) - pos)
+        if heard is not None:
+            heard(frames[max(pos, len(frames) - WARM_FRAMES):])
     return voiced
 
 
@@ -143,6 +152,9 @@ class _Silero:
         self.probability = 0.0
 
     def _reset(self) -> None:
+        self._cold = True
+        if not hasattr(self, "_recent"):
+            self._recent = _NO_AUDIO
         self._pending = np.zeros(0, np.float32)
         self._context = np.zeros(SILERO_CONTEXT, np.float32)
         self._h = np.zeros((1, 1, 128), np.float32)
@@ -160,11 +172,23 @@ class _Silero:
     def decide(self, frames: Pcm, loud: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
         return _decide_each(self, frames, loud)
 
+    def heard(self, quiet: Pcm) -> None:
+        """Quiet frames as they pass (the latest WARM_FRAMES are kept): after a fresh start
+        the model hears them just before the speech."""
+        if len(quiet):
+            self._recent = np.concatenate((self._recent, quiet.reshape(-1)))[
+                -WARM_FRAMES * quiet.shape[-1]:]
+
     def voiced(self, frame: Pcm, loud: bool) -> bool:
         if not loud:
             self.quiet(1)
+            self.heard(frame)
             return False
         self._quiet = 0
+        if self._cold:
+            self._pending = self._recent.astype(np.float32) / 32768.0
+            self._cold = False
+        self._recent = _NO_AUDIO
         self._pending = np.concatenate((self._pending, frame.astype(np.float32) / 32768.0))
         n = self._pending.size // SILERO_CHUNK
         if n:
@@ -292,6 +316,9 @@ class Segmenter:
     def _quiet_frame(self, frame: Pcm, out: list[Utterance]) -> None:
         """One frame too quiet to be speech (the real-time case of `_unvoiced_run`)."""
         self._detector.quiet(1)
+        heard = getattr(self._detector, "heard", None)
+        if heard is not None:
+            heard(frame)
         self.frames_seen += 1
         self._recent.append(False)
         if not self.speaking:

@@ -236,6 +236,10 @@ class TranscriptSegment:
     # negative, neutral or positive, and how sure (0-1), when judged by meaning
     sentiment_label: str | None = None
     sentiment_confidence: float | None = None
+    # A speaker of another language (translation on): `text` is the English, `original_text`
+    # what they said, `language` its ISO 639-1 code
+    original_text: str | None = None
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,12 +155,15 @@ MIGRATIONS: list[str] = [
     ALTER TABLE audit ADD COLUMN supervisor TEXT NOT NULL DEFAULT '';
     """,
     # 6: what each call is about, and how clearly (updated as the call goes on); each
-    #    segment's sentiment class and its confidence.
+    #    segment's sentiment class and its confidence; what a speaker of another language
+    #    said, and the language (the text is then its English).
     """
     ALTER TABLE calls ADD COLUMN topic TEXT NOT NULL DEFAULT '';
     ALTER TABLE calls ADD COLUMN topic_confidence REAL;
     ALTER TABLE segments ADD COLUMN sentiment_label TEXT;
     ALTER TABLE segments ADD COLUMN sentiment_confidence REAL;
+    ALTER TABLE segments ADD COLUMN original_text TEXT;
+    ALTER TABLE segments ADD COLUMN language TEXT;
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -57,9 +57,11 @@ def to_txt(call: dict[str, Any]) -> str:
     for seg in call["segments"]:
         score = seg.get("sentiment")
         mood = f"  ({score:+.2f})" if isinstance(score, (int, float)) else ""
+        said = (f"  [{seg['language']}: {seg['original_text']}]"
+                if seg.get("original_text") else "")
         events.append((float(seg["start_s"]),
                        f"[{_clock(seg['start_s'], '.')[:-4]}] {_who(seg['speaker'])}: "
-                       f"{seg['text']}{mood}"))
+                       f"{seg['text']}{mood}{said}"))
     for d in call["dtmf"]:
         events.append((float(d["at_s"]), f"[{_clock(d['at_s'], '.')[:-4]}] (keypad {d['digit']})"))
     for a in call["alerts"]:
@@ -89,7 +91,7 @@ def to_vtt(call: dict[str, Any]) -> str:
 
 
 CSV_COLUMNS = ("call_id", "segment", "speaker", "start_s", "end_s", "text", "sentiment",
-               "sentiment_label")
+               "sentiment_label", "language", "original_text")
 
 
 def to_csv(call: dict[str, Any]) -> str:
@@ -101,7 +103,8 @@ def to_csv(call: dict[str, Any]) -> str:
         writer.writerow([call["id"], i, seg["speaker"], f"{float(seg['start_s']):.3f}",
                          f"{float(seg['end_s']):.3f}", seg["text"],
                          "" if score is None else f"{float(score):.3f}",
-                         seg.get("sentiment_label") or ""])
+                         seg.get("sentiment_label") or "", seg.get("language") or "",
+                         seg.get("original_text") or ""])
     return buf.getvalue()
 
 

@@ -196,7 +196,8 @@ def call_detail(conn: sqlite3.Connection, call_id: str) -> dict[str, Any]:
         {"speaker": s["speaker"], "start_s": s["start_s"], "end_s": s["end_s"],
          "text": s["text"], "sentiment": s["sentiment"],
          "sentiment_label": s["sentiment_label"] or label_of(s["sentiment"]),
-         "sentiment_confidence": s["sentiment_confidence"]}
+         "sentiment_confidence": s["sentiment_confidence"],
+         "language": s["language"] or None, "original_text": s["original_text"]}
         for s in conn.execute("SELECT * FROM segments WHERE call_id = ? ORDER BY start_s, id",
                               (cid,))
     ]

@@ -655,18 +655,21 @@ class StoreWriter:
             if x("UPDATE segments SET speaker = ?, start_s = ?, end_s = ?, text = ?, "
                  "sentiment = COALESCE(?, sentiment), "
                  "sentiment_label = COALESCE(?, sentiment_label), "
-                 "sentiment_confidence = COALESCE(?, sentiment_confidence) "
+                 "sentiment_confidence = COALESCE(?, sentiment_confidence), "
+                 "original_text = COALESCE(?, original_text), "
+                 "language = COALESCE(?, language) "
                  "WHERE call_id = ? AND segment_id = ?",
                  (ev.speaker.value, ev.start_s, ev.end_s, ev.text, ev.sentiment,
-                  ev.sentiment_label, ev.sentiment_confidence, ev.call_id,
-                  ev.segment_id)).rowcount:
+                  ev.sentiment_label, ev.sentiment_confidence, ev.original_text, ev.language,
+                  ev.call_id, ev.segment_id)).rowcount:
                 self._corrected = True
             else:
                 x("INSERT INTO segments (call_id, segment_id, speaker, start_s, end_s, text, "
-                  "sentiment, sentiment_label, sentiment_confidence) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                  "sentiment, sentiment_label, sentiment_confidence, original_text, language) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                   (ev.call_id, ev.segment_id, ev.speaker.value, ev.start_s, ev.end_s, ev.text,
-                   ev.sentiment, ev.sentiment_label, ev.sentiment_confidence))
+                   ev.sentiment, ev.sentiment_label, ev.sentiment_confidence, ev.original_text,
+                   ev.language))
         elif isinstance(ev, CallTopic):
             x("UPDATE calls SET topic = ?, topic_confidence = ? WHERE id = ?",
               (ev.topic, ev.confidence, ev.call_id))

@@ -160,7 +160,7 @@ class Console:
         engine_fields = ("host", "port", "token", "no_auth", "public_url", "twilio_auth_token",
                          "data_dir", "record", "agent_endpoints", "transcribe", "stt_engine",
                          "stt_model_path", "redaction", "alerts_file", "topics_file", "meaning",
-                         "alert_silence_s",
+                         "translate", "alert_silence_s",
                          "alert_overtalk_s", "alert_sentiment_below", "vad_engine",
                          "retention_days", "supervisor_name", "tls_cert", "tls_key", "bus_url",
                          "bus_user", "bus_password", "bus_token", "bus_creds", "bus_tls_ca",

@@ -345,6 +345,10 @@ class CallView(QWidget):
             text = html.escape(s.text)
             if not s.final:
                 text = f"<i style='color:{pal.muted}'>{text} …</i>"
+            elif s.original_text:  # said in another language: what was said, then English
+                text = (f"<span style='color:{pal.muted}'>[{html.escape(s.language or '?')}] "
+                        f"{html.escape(s.original_text)}</span><br>"
+                        f"<span style='margin-left:2em'>→ {text}</span>")
             rows.append(
                 f"<p style='margin:0 0 6px 0'><span style='color:{pal.muted};"
                 f"font-family:monospace'>{_stamp(s.start_s)}</span>&nbsp; "

@@ -134,6 +134,13 @@ class SettingsDialog(QDialog):
         self.vad.addItem("WebRTC (lightest)", "webrtc")
         self.vad.addItem("Silero (steadier on noisy lines, more CPU)", "silero")
         self.vad.setCurrentIndex(max(0, self.vad.findData(settings.vad_engine)))
+        self.translate = QComboBox()
+        self.translate.addItem("Off", "")
+        self.translate.addItem("Into English", "en")
+        self.translate.setCurrentIndex(max(0, self.translate.findData(settings.translate)))
+        self.translate.setToolTip("Speakers of other languages are transcribed and translated "
+                                  "into English live (Whisper base, about twice the CPU of "
+                                  "English transcription for those speakers)")
         self.model_path = QLineEdit(settings.stt_model_path)
         self.model_path.setPlaceholderText("Empty: use a model installed with the app")
         self.silence = QDoubleSpinBox()
@@ -220,6 +227,7 @@ class SettingsDialog(QDialog):
                                   ("Telnyx return rate", self.bidi_rate),
                                   ("Telnyx return mode", self.bidi_mode),
                                   ("Speech recognition", self.stt),
+                                  ("Other languages", self.translate),
                                   ("Speech model folder", self.model_path),
                                   ("Voice detection", self.vad),
                                   ("Theme", self.theme)]),
@@ -286,6 +294,7 @@ class SettingsDialog(QDialog):
             telnyx_bidirectional_mode=str(self.bidi_mode.currentData()),
             stt_engine=str(self.stt.currentData()),
             stt_model_path=self.model_path.text().strip(),
+            translate=str(self.translate.currentData()),
             vad_engine=str(self.vad.currentData()),
             alert_silence_s=self.silence.value(),
             alert_overtalk_s=self.overtalk.value(),

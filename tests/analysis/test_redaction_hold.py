@@ -85,7 +85,7 @@ async def test_a_card_read_in_four_utterances_never_shows_a_raw_group(settings) 
     async with running_engine(settings) as engine:
         loop = asyncio.get_running_loop()
         watch = Watch(engine, settings)
-        pipeline = AnalysisPipeline(engine.bus, loop)
+        pipeline = AnalysisPipeline(engine.bus, loop, meaning=False)
         engine.registry.add_tap(pipeline)  # voice detection on the call's real audio
         engine.bus.subscribe(lambda e: pipeline.call_ended(e.call_id)
                              if isinstance(e, CallEnded) else None)
@@ -153,7 +153,7 @@ async def test_the_join_window_passing_lets_a_held_segment_go() -> None:
     seen: list[CallEvent] = []
     bus.subscribe(seen.append)
     loop = asyncio.get_running_loop()
-    pipeline = AnalysisPipeline(bus, loop)
+    pipeline = AnalysisPipeline(bus, loop, meaning=False)
     # The utterance ended almost the whole join window ago (its text was slow to come):
     # nothing more was said, so it is decided a moment later, by the clock alone.
     _say(pipeline, "k1", "c1", Role.CUSTOMER, 3.0, 3.8, "4539",
@@ -176,7 +176,7 @@ async def test_a_held_group_waits_for_the_next_utterance_still_being_transcribed
     async with running_engine(settings) as engine:
         loop = asyncio.get_running_loop()
         watch = Watch(engine, settings)
-        pipeline = AnalysisPipeline(engine.bus, loop)
+        pipeline = AnalysisPipeline(engine.bus, loop, meaning=False)
         pool = SttPool("tiny.en", pipeline.on_text)  # never started: its queue holds the jobs
         pipeline.pool = pool
         engine.registry.add_tap(pipeline)
@@ -216,7 +216,7 @@ async def test_closing_the_pipeline_lets_held_segments_go() -> None:
     loop = asyncio.get_running_loop()
     for on_loop in (True, False):
         seen.clear()
-        pipeline = AnalysisPipeline(bus, loop)
+        pipeline = AnalysisPipeline(bus, loop, meaning=False)
         _say(pipeline, "k1", "c1", Role.CUSTOMER, 3.0, 3.8, "4539")
         _say(pipeline, "k2", "c2", Role.AGENT, 3.0, 3.8, "the code is 12")  # two digits
         await asyncio.sleep(0)
@@ -240,7 +240,7 @@ async def test_a_hold_is_bounded_in_time() -> None:
     seen: list[CallEvent] = []
     bus.subscribe(seen.append)
     loop = asyncio.get_running_loop()
-    pipeline = AnalysisPipeline(bus, loop)
+    pipeline = AnalysisPipeline(bus, loop, meaning=False)
     # The next utterance was sent for text (and will never come back).
     pipeline._in_flight["k1"] = {"lost": (Role.CUSTOMER, 4.5, loop.time())}
     _say(pipeline, "k1", "c1", Role.CUSTOMER, 3.0, 3.8, "4539", ended_ago=60.0)

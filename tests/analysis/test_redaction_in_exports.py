@@ -33,7 +33,7 @@ async def _call(engine, call_id: str) -> None:  # type: ignore[no-untyped-def]
                                           "dtmf": {"digit": str(i // 10 - 9)}}))
         await wait_for(lambda: call_id in engine.registry.calls)
         pipeline = AnalysisPipeline(engine.bus, asyncio.get_running_loop(),
-                                    redaction=engine.settings.redaction)
+                                    redaction=engine.settings.redaction, meaning=False)
         pipeline._publish(call_id, _Meta("seg-1", Role.CUSTOMER, 1.0, 4.0, 0.0),
                           f"sure, my card number is {CARD}")
         await ws.send(telnyx_stop("S-" + call_id))
@@ -74,7 +74,7 @@ async def _grouped_call(engine, call_id: str, groups: list[str],  # type: ignore
         for i, f in enumerate(frames):
             await ws.send(telnyx_media("S-" + call_id, "inbound", i + 1, f))
         await wait_for(lambda: call_id in engine.registry.calls)
-        pipeline = AnalysisPipeline(engine.bus, asyncio.get_running_loop())
+        pipeline = AnalysisPipeline(engine.bus, asyncio.get_running_loop(), meaning=False)
         publish = pipeline._publish
         if question:
             publish(call_id, _Meta("q", Role.AGENT, 0.0, 1.5, 0.0),

@@ -122,7 +122,7 @@ async def test_pipeline_republishes_corrected_segments_and_the_window_shows_them
     seen: list[CallEvent] = []
     bus.subscribe(seen.append)
     loop = asyncio.get_running_loop()
-    pipeline = AnalysisPipeline(bus, loop)
+    pipeline = AnalysisPipeline(bus, loop, meaning=False)
     model = CallsModel()
     model.apply([CallStarted("k1", Provider.TELNYX, "+1555", "+1800", 100.0)])
     for i, group in enumerate(GROUPS):
@@ -154,7 +154,7 @@ async def test_pipeline_without_redaction_keeps_the_words() -> None:
     bus = EventBus()
     seen: list[CallEvent] = []
     bus.subscribe(seen.append)
-    pipeline = AnalysisPipeline(bus, asyncio.get_running_loop(), redaction=False)
+    pipeline = AnalysisPipeline(bus, asyncio.get_running_loop(), redaction=False, meaning=False)
     for i, group in enumerate(GROUPS):
         pipeline._publish("k1", _Meta(f"g{i}", Role.CUSTOMER, 2.0 * i, 2.0 * i + 1, 0.0), group)
     assert [e.text for e in seen if isinstance(e, TranscriptSegment)] == GROUPS
@@ -165,3 +165,31 @@ def test_a_segment_pushed_again_stays_masked() -> None:
     red.push("c1", "customer", 0.0, 1.0, "4539")
     red.push("c2", "customer", 2.0, 3.0, "1488")
     assert red.push("c1", "customer", 0.0, 1.0, "4539").text == "[digits]"
+
+
+async def test_with_meaning_on_no_final_segment_is_ever_less_masked_than_before() -> None:
+    """Final lines wait a moment for their meaning (intents, sentiment, topic) on another
+    thread; a correction that masks more meanwhile must be what goes out."""
+    from helpers import wait_for
+
+    bus = EventBus()
+    seen: list[CallEvent] = []
+    bus.subscribe(seen.append)
+    loop = asyncio.get_running_loop()
+    pipeline = AnalysisPipeline(bus, loop)
+    assert pipeline.meaning is not None
+    try:
+        for i, group in enumerate(GROUPS):
+            start = 3.0 + 2 * i
+            pipeline._publish("k1", _Meta(f"g{i}", Role.CUSTOMER, start, start + 0.8,
+                                          loop.time()), group)
+        await wait_for(lambda: sum(isinstance(e, TranscriptSegment) and e.final
+                                   for e in seen) >= 4, 60)
+        await asyncio.sleep(0.3)
+        finals = [e for e in seen if isinstance(e, TranscriptSegment) and e.final]
+        assert not any(g in s.text for g in GROUPS for s in finals)  # never raw
+        latest = {s.segment_id: s for s in finals}
+        assert {s.text for s in latest.values()} == {CARD}
+        assert all(s.sentiment_label is not None for s in finals)  # meaning was read
+    finally:
+        pipeline.close()

@@ -308,7 +308,7 @@ def test_latency_figures_are_a_bounded_window() -> None:
     """Each final text adds a latency figure; a console up for weeks keeps only the latest."""
     loop = asyncio.new_event_loop()
     try:
-        pipeline = AnalysisPipeline(EventBus(), loop, redaction=False)
+        pipeline = AnalysisPipeline(EventBus(), loop, redaction=False, meaning=False)
         for i in range(LATENCY_WINDOW + 50):
             meta = _Meta(f"s{i}", Role.AGENT, i, i + 1.0, loop.time() - i)
             pipeline._publish(f"call-{i}", meta, "thanks")  # a call each: no long metrics

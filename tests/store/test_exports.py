@@ -32,7 +32,8 @@ def test_json_follows_the_schema(call) -> None:  # type: ignore[no-untyped-def]
     assert data["segments"][1] == {"speaker": "customer", "start_s": 3.9, "end_s": 7.4,
                                    "text": LINES[1][3], "sentiment": -0.6,
                                    "sentiment_label": "negative",
-                                   "sentiment_confidence": None}
+                                   "sentiment_confidence": None, "language": None,
+                                   "original_text": None}
     assert data["dtmf"] == [{"digit": "1", "at_s": 12.5}]
     assert data["alerts"][0]["rule"] == "cancellation"
     assert data["audit"][0]["action"] == "listen"

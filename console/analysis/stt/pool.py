@@ -67,6 +67,7 @@ class Job:
     partial: bool = False  # tentative text of an utterance still being spoken
     key: str = ""  # a newer partial with the same key replaces a queued one
     attempts: int = 0  # workers that died while holding it
+    language: str | None = None  # translating pools: the speaker's language, if known
 
 
 @dataclass(frozen=True)
@@ -108,16 +109,25 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _worker(model: str, threads: int, conn: Any, parent: int) -> None:
+def _worker(model: str, threads: int, conn: Any, parent: int,
+            mode: str = "transcribe") -> None:
     # Runs in its own process: load the model once, then transcribe batches until told to
-    # stop or until the console is gone (its end of the pipe closes).
+    # stop or until the console is gone (its end of the pipe closes). A translating worker
+    # answers each utterance with its language, its words and their English (as a string:
+    # see translate.to_wire).
     _die_with_parent(parent)
     with contextlib.suppress(OSError):
         os.nice(NICE)  # when the cores are short, audio and the window go first
     from console.analysis.stt.engine import FasterWhisperEngine
 
+    engine: Any
     try:
-        engine = FasterWhisperEngine(model, threads=threads)
+        if mode == "translate":
+            from console.analysis.stt.translate import TranslatingEngine, to_wire
+
+            engine = TranslatingEngine(model, threads=threads)
+        else:
+            engine = FasterWhisperEngine(model, threads=threads)
     except Exception as exc:  # the parent reports it; nothing else can be done here
         with contextlib.suppress(OSError):
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -128,10 +138,13 @@ def _worker(model: str, threads: int, conn: Any, parent: int) -> None:
             batch = conn.recv()
             if batch is None:
                 return
-            ids, audios = batch
+            ids, audios, languages = batch
             reply: tuple[str, list[tuple[int, str]], str | None]
             try:
-                texts = engine.transcribe_batch(audios)
+                if mode == "translate":
+                    texts = [to_wire(h) for h in engine.process_batch(audios, languages)]
+                else:
+                    texts = engine.transcribe_batch(audios)
                 reply = ("done", list(zip(ids, texts, strict=True)), None)
             except Exception as exc:
                 reply = ("done", [(i, "") for i in ids], f"{type(exc).__name__}: {exc}")
@@ -178,8 +191,9 @@ class SttPool:
     def __init__(self, model: str, on_text: Callable[[Job, str], None], workers: int = 2,
                  threads: int = 1, max_pending: int = MAX_PENDING,
                  max_pending_s: float = MAX_PENDING_S,
-                 batch_timeout_s: float = BATCH_TIMEOUT_S) -> None:
+                 batch_timeout_s: float = BATCH_TIMEOUT_S, mode: str = "transcribe") -> None:
         self.model = model
+        self.mode = mode  # "transcribe", or "translate" (language, words and English)
         self.on_text = on_text
         self.workers = max(1, workers)
         self.threads = threads
@@ -396,7 +410,8 @@ class SttPool:
     def _spawn(self, slot: _Slot) -> None:
         ours, theirs = self._ctx.Pipe(duplex=True)
         proc = self._ctx.Process(target=_worker, name=f"stt-{slot.index}", daemon=True,
-                                 args=(self.model, self.threads, theirs, os.getpid()))
+                                 args=(self.model, self.threads, theirs, os.getpid(),
+                                       self.mode))
         try:
             proc.start()  # from this thread, which lives as long as the pool (PDEATHSIG)
         except OSError as exc:  # no memory or processes left: try again later
@@ -432,7 +447,8 @@ class SttPool:
             with self._lock:
                 slot.batch, slot.sent_at = batch, time.monotonic()
             try:
-                slot.conn.send(([j.id for j in batch], [j.audio for j in batch]))
+                slot.conn.send(([j.id for j in batch], [j.audio for j in batch],
+                                [j.language for j in batch]))
             except OSError:  # it died: the batch goes back when its exit is handled
                 self._lost(slot)
 

@@ -6,9 +6,10 @@ decodes either the words as said (task "transcribe" with the language's token) o
 rendering of them (task "translate"). Both decodes read the same encoder output, so each
 batch is encoded once, as engine.py does it (short contexts, utterances of any calls side by
 side), then decoded twice: greedily for the words as said, with a beam of 5 for the English
-(greedy translation of Spanish phone speech scored BLEU 9 against 17 with the beam, for about
-15 % more CPU; bench/translate.py). An English utterance is decoded once; its English is its
-original. Silence, Whisper's no-speech rule and runaway decodes are handled as in engine.py.
+(greedy translation of Spanish phone speech scored BLEU 9 against 17 with the beam, which
+costs 5-15 % more CPU; bench/translate.py). An English utterance is decoded once; its
+English is its original. Silence, Whisper's no-speech rule and runaway decodes are handled
+as in engine.py.
 
 Language: given by the caller of `process_batch` (say, the language a track was found to
 speak) or detected per utterance. Detection reads the full 30 s window: over engine.py's

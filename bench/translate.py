@@ -51,7 +51,7 @@ sys.path.insert(0, str(REPO))
 from console.analysis.stt.engine import FasterWhisperEngine  # noqa: E402
 from console.analysis.stt.models import find_model  # noqa: E402
 from console.analysis.stt.translate import Heard, TranslatingEngine  # noqa: E402
-from console.analysis.wer import word_errors  # noqa: E402
+from console.analysis.wer import edit_distance, word_errors  # noqa: E402
 from console.audio.codecs import resample  # noqa: E402
 from console.audio.wav import read_wav  # noqa: E402
 
@@ -125,13 +125,7 @@ def spanish_wer(hypotheses: list[str], references: list[str]) -> float:
     errors = words = 0
     for hyp_text, ref_text in zip(hypotheses, references, strict=True):
         hyp, ref = spanish_words(hyp_text), spanish_words(ref_text)
-        prev = list(range(len(hyp) + 1))
-        for i, r in enumerate(ref, 1):
-            cur = [i] + [0] * len(hyp)
-            for j, h in enumerate(hyp, 1):
-                cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
-            prev = cur
-        errors += prev[-1]
+        errors += edit_distance(ref, hyp)
         words += len(ref)
     return 100 * errors / max(words, 1)
 

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
-__all__ = ["normalise", "word_errors"]
+__all__ = ["edit_distance", "normalise", "word_errors"]
 
 _ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
          "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
@@ -38,13 +39,18 @@ def normalise(text: str) -> list[str]:
     return [w for w in out if w]
 
 
-def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
-    """(substitutions + deletions + insertions, reference words) after normalising both."""
-    ref, hyp = normalise(reference), normalise(hypothesis)
+def edit_distance(ref: Sequence[str], hyp: Sequence[str]) -> int:
+    """Substitutions + deletions + insertions turning `ref` into `hyp` (word lists)."""
     prev = list(range(len(hyp) + 1))
     for i, r in enumerate(ref, 1):
         cur = [i] + [0] * len(hyp)
         for j, h in enumerate(hyp, 1):
             cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
         prev = cur
-    return prev[-1], len(ref)
+    return prev[-1]
+
+
+def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
+    """(substitutions + deletions + insertions, reference words) after normalising both."""
+    ref, hyp = normalise(reference), normalise(hypothesis)
+    return edit_distance(ref, hyp), len(ref)

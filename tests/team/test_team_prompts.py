@@ -8,6 +8,7 @@ import base64
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 from helpers import peak_frequency, telnyx_start, tone_s
 from team_support import Node, run, wait_until
@@ -16,6 +17,17 @@ from websockets.sync.client import connect
 from console.audio.mp3 import decode_mp3
 from console.audio.wav import write_wav
 from console.team.busserver import BusServer
+
+
+def _keep_what_comes_back(ws: Any, got: list[dict]) -> None:  # type: ignore[type-arg]
+    """What the console sends to the provider, as it arrives (a thread of its own)."""
+    def read() -> None:
+        try:
+            for raw in ws:
+                got.append(json.loads(raw))
+        except Exception:
+            pass
+    threading.Thread(target=read, daemon=True).start()
 
 
 def test_whisper_on_an_mp3_mode_stream_plays_the_file_as_a_recording(
@@ -27,14 +39,7 @@ def test_whisper_on_an_mp3_mode_stream_plays_the_file_as_a_recording(
                      ) as ws:
             ws.send(telnyx_start("s1", "call-mp3", params={"leg": "customer",
                                                            "bidirectional_mode": "mp3"}))
-
-            def read() -> None:
-                try:
-                    for raw in ws:
-                        got.append(json.loads(raw))
-                except Exception:
-                    pass
-            threading.Thread(target=read, daemon=True).start()
+            _keep_what_comes_back(ws, got)
             wait_until(lambda: any(c["id"] == "call-mp3" for c in json.loads(
                 run("calls", "--bus", bus.url(), "--json").stdout)))
             wav = tmp_path / "note.wav"
@@ -73,14 +78,7 @@ def test_a_team_console_plays_a_prompt_through_the_node(bus: BusServer, tmp_path
                      ) as ws:
             ws.send(telnyx_start("s1", "call-team-mp3", params={"leg": "customer",
                                                                 "bidirectional_mode": "mp3"}))
-
-            def read() -> None:
-                try:
-                    for raw in ws:
-                        got.append(json.loads(raw))
-                except Exception:
-                    pass
-            threading.Thread(target=read, daemon=True).start()
+            _keep_what_comes_back(ws, got)
             wait_until(lambda: "call-team-mp3" in engine.registry.calls)
             assert engine.loop is not None
 

@@ -356,6 +356,21 @@ def _team_bus() -> str:
             bus.stop()
 
 
+def _meaning() -> str:
+    """The sentence-embedding model behind intent alerts, topics and sentiment."""
+    from console.analysis.intents import IntentMatcher
+    from console.analysis.sentiment_model import SentimentModel
+    from console.analysis.topics import TopicModel
+
+    line = "I've been charged twice this month and I want my money back"
+    fired = [f.rule for f in IntentMatcher.default().match(line)]
+    topic, _ = TopicModel.default().classify([line])
+    mood = SentimentModel.default().verdict(line).label
+    if "payment_dispute" not in fired or topic != "billing":
+        raise RuntimeError(f"the model misread a plain line: {fired}, {topic}")
+    return f"all-MiniLM-L6-v2: a double charge read as {', '.join(fired)}, {topic}, {mood}"
+
+
 CHECKS: list[tuple[str, Callable[[], str], bool]] = [
     ("resources", _resources, True),
     ("codecs", _codecs, True),
@@ -364,6 +379,7 @@ CHECKS: list[tuple[str, Callable[[], str], bool]] = [
     ("sound", _sound, False),  # the console runs without sound; it says so
     ("speech model", _speech, False),
     ("voice activity", _voice_detection, False),
+    ("meaning", _meaning, False),  # without it alerts fall back to literal phrases
     ("team bus", _team_bus, False),  # team mode only; one laptop runs without it
 ]
 

@@ -161,8 +161,7 @@ async def _serve(settings: Settings, out: TextIO) -> int:
         print(f"  Telnyx Call Control: {_call_control_line(cc)}", file=out)
     print(f"  Transcription: {engine.transcription}", file=out)
     if settings.translate:
-        print("  Translation: other languages into English (starts with transcription)",
-              file=out)
+        print(f"  Translation: {engine.translation}", file=out)
     print(f"  Data: {engine.data_dir}  recording={'on' if settings.record else 'off'}",
           file=out, flush=True)
     if node is not None:

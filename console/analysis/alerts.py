@@ -30,7 +30,7 @@ class AlertRule:
     # to fire (it must also be nearer the examples than lines without an intent).
     examples: tuple[str, ...] = ()
     unlike: tuple[str, ...] = ()
-    threshold: float = 0.4
+    threshold: float = 0.45
 
     def pattern(self) -> re.Pattern[str]:
         parts = [r"\b" + re.escape(p.lower()).replace(r"\ ", r"\s+") + r"\b"
@@ -90,7 +90,7 @@ def load_rules(path: Path) -> AlertSettings:
                          str(raw.get("severity", "warning")),
                          tuple(str(e) for e in raw.get("examples", [])),
                          tuple(str(e) for e in raw.get("unlike", [])),
-                         float(raw.get("threshold", 0.4)))
+                         float(raw.get("threshold", 0.45)))
         if not 0.0 < rule.threshold <= 1.0:
             raise ValueError(f"alert rule {rule.name}: threshold must be in (0, 1]")
         if rule.speaker not in ("customer", "agent", "any"):

@@ -166,4 +166,8 @@ NO_INTENT: tuple[str, ...] = (
     "I'm going on holiday next month", "is my contract up for renewal soon",
     "can I pay a bit extra this month", "when does my discount end",
     "I'd like paper bills please", "could you read that back to me",
+    # questions about a bill or a problem are not disputes or threats
+    "can I do anything about it", "is there anything I can do", "what can I do about that",
+    "why is my bill higher than last month", "my bill went up, why is that",
+    "what's this charge for", "oh I see, that makes sense",
 )

@@ -69,3 +69,10 @@ def pcmu_frames(signal: np.ndarray, frame: int = 160) -> list[bytes]:
 def telnyx_stop(stream_id: str) -> str:
     return json.dumps({"event": "stop", "sequence_number": "999", "stream_id": stream_id,
                        "stop": {"call_control_id": f"v3:{stream_id}"}})
+
+
+def zero_crossing_frequency(pcm: np.ndarray, rate: int) -> float:
+    """A pure tone's frequency from its sign changes (a codec's byte order, checked)."""
+    signs = np.signbit(pcm[pcm != 0].astype(np.int32))
+    crossings = int(np.count_nonzero(signs[1:] != signs[:-1]))
+    return crossings / 2 / (pcm.size / rate)

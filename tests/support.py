@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -16,6 +17,18 @@ def fixtures_dir() -> Path:
     """The providers' example frames, kept in the repository (tests/data/protocols/README.md
     says where they came from) so that a clone alone passes its tests."""
     return FIXTURES
+
+
+def load_fixture(platform: str, name: str) -> Any:
+    """One example frame (or request) of `platform`, as JSON."""
+    import json
+
+    return json.loads((FIXTURES / platform / name).read_text())
+
+
+def all_fixtures() -> list[Path]:
+    """Every platform's example frames."""
+    return sorted(FIXTURES.glob("*/*.json"))
 
 
 def audit_rows(data_dir: str | Path, call_id: str | None = None) -> list[tuple[str, str]]:

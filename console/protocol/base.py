@@ -31,6 +31,7 @@ __all__ = [
     "counter",
     "custom_parameters",
     "dtmf_digit",
+    "event_name",
     "media_body",
     "media_frame",
     "normalise_format",
@@ -70,6 +71,14 @@ MAX_TEXT = 256
 MAX_VALUE = 4096
 MAX_PARAMS = 64
 _DIGITS = frozenset("0123456789*#ABCDabcd")
+
+
+def event_name(msg: dict[str, Any]) -> str:
+    """The frame's `event`, which every JSON platform names it by."""
+    event = msg.get("event")
+    if not isinstance(event, str):
+        raise FrameError("missing_field", "frame has no event name")
+    return event
 
 
 def counter(value: Any, where: str, kind: str) -> int | None:

@@ -61,6 +61,7 @@ from console.protocol.base import (
     as_int,
     counter,
     custom_parameters,
+    event_name,
     normalise_format,
     opt_str,
     parse_common,
@@ -103,9 +104,7 @@ def looks_like(msg: dict[str, Any]) -> bool:
 
 
 def parse(msg: dict[str, Any]) -> StreamEvent:
-    event = msg.get("event")
-    if not isinstance(event, str):
-        raise FrameError("missing_field", "frame has no event name")
+    event = event_name(msg)
     stream_id = opt_str(msg.get("stream_sid"), "stream_sid")
     seq = counter(msg.get("sequence_number"), "sequence_number", "bad_sequence")
     if event == "start":

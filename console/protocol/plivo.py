@@ -63,6 +63,7 @@ from console.protocol.base import (
     counter,
     custom_parameters,
     dtmf_digit,
+    event_name,
     normalise_format,
     opt_str,
     parse_common,
@@ -113,9 +114,7 @@ def looks_like(msg: dict[str, Any]) -> bool:
 
 
 def parse(msg: dict[str, Any]) -> StreamEvent:
-    event = msg.get("event")
-    if not isinstance(event, str):
-        raise FrameError("missing_field", "frame has no event name")
+    event = event_name(msg)
     stream_id = opt_str(msg.get("streamId"), "streamId")
     seq = counter(msg.get("sequenceNumber"), "sequenceNumber", "bad_sequence")
     if event == "start":

@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
+from helpers import zero_crossing_frequency
 from support import fixtures_dir
 
 from console.audio.codecs import ulaw_decode
@@ -41,12 +41,6 @@ PLAY = "to_bandwidth_01_playAudio_UNVERIFIED.json"
 def load(name: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
     return {k: v for k, v in data.items() if not k.startswith("_")}
-
-
-def zero_crossing_frequency(pcm: np.ndarray, rate: int) -> float:
-    signs = np.signbit(pcm[pcm != 0].astype(np.int32))
-    crossings = int(np.count_nonzero(signs[1:] != signs[:-1]))
-    return crossings / 2 / (pcm.size / rate)
 
 
 def test_bandwidth_fixture_folder_is_complete() -> None:

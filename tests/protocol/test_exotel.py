@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from support import fixtures_dir
+from helpers import zero_crossing_frequency
+from support import all_fixtures, fixtures_dir, load_fixture
 
 from console.audio.codecs import make_decoder
 from console.core.events import (
@@ -39,18 +39,8 @@ FROM_NAMES = sorted(p.name for p in FIXTURES.glob("from_exotel_*.json"))
 
 
 def load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
+    data: dict[str, Any] = load_fixture("exotel", name)
     return data
-
-
-def zero_crossing_frequency(pcm: np.ndarray, rate: int) -> float:
-    signs = np.signbit(pcm[pcm != 0].astype(np.int32))
-    crossings = int(np.count_nonzero(signs[1:] != signs[:-1]))
-    return crossings / 2 / (pcm.size / rate)
-
-
-def all_fixtures() -> list[Path]:
-    return sorted(ROOT.glob("*/*.json"))
 
 
 def test_exotel_fixture_folder_is_complete() -> None:

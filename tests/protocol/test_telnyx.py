@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from support import fixtures_dir
+from support import fixtures_dir, load_fixture
 
 from console.audio.codecs import alaw_decode, ulaw_decode
 from console.core.events import (
@@ -44,7 +44,7 @@ FIXTURES = _fixtures_root() / "telnyx"
 
 
 def load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
+    data: dict[str, Any] = load_fixture("telnyx", name)
     return data
 
 

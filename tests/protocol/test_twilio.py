@@ -9,9 +9,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-from support import fixtures_dir
+from helpers import zero_crossing_frequency
+from support import fixtures_dir, load_fixture
 
 from console.audio.codecs import ulaw_decode
 from console.core.events import (
@@ -44,14 +44,8 @@ FIXTURES = _fixtures_root() / "twilio"
 
 
 def load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
+    data: dict[str, Any] = load_fixture("twilio", name)
     return data
-
-
-def zero_crossing_frequency(pcm: np.ndarray, rate: int) -> float:
-    signs = np.signbit(pcm[pcm != 0].astype(np.int32))
-    crossings = int(np.count_nonzero(signs[1:] != signs[:-1]))
-    return crossings / 2 / (pcm.size / rate)
 
 
 @pytest.mark.parametrize(

@@ -51,6 +51,12 @@ LATENCY_WINDOW = 10_000  # latency figures kept (bench/transcribe.py reads them)
 LANGUAGE_SURE = 0.6  # a track's language is settled by a detection this sure
 MAX_TRACKS_KEPT = 10_000  # languages and originals remembered (cleared beyond)
 _DIGIT_RUN = re.compile(r"\d{3,}")
+
+
+def _mask_digits(text: str) -> str:
+    """Runs of digits hidden, for words that reach no redactor (another language's words,
+    an alert's evidence read before a correction)."""
+    return _DIGIT_RUN.sub(lambda m: "#" * len(m.group(0)), text)
 Pcm = npt.NDArray[np.int16]
 _ROLE_COUNT = len(Role)
 REDACTION_GRACE_S = 120.0  # a call's redaction memory outlives it by this much
@@ -307,7 +313,7 @@ class AnalysisPipeline:
             return
         said = heard.original
         if self.redaction:  # digits said in another language are masked as in English
-            said = _DIGIT_RUN.sub(lambda m: "#" * len(m.group(0)), said)
+            said = _mask_digits(said)
         if len(self._originals) > MAX_TRACKS_KEPT:
             self._originals.clear()
         self._originals[meta.segment_id] = (said, heard.language)
@@ -392,8 +398,7 @@ class AnalysisPipeline:
         self.bus.publish(SentimentSample(call_id, meta.role, meta.end_s, smoothed, confidence))
         fired = meaning.fired if meaning is not None else []
         if meaning is not None and self.redaction:  # an alert's words never show digits
-            fired = [dataclasses.replace(f, evidence=_DIGIT_RUN.sub(
-                lambda m: "#" * len(m.group(0)), f.evidence)) for f in fired]
+            fired = [dataclasses.replace(f, evidence=_mask_digits(f.evidence)) for f in fired]
         said = (state.alerts.on_segment(meta.role, text, meta.end_s) if meaning is None
                 else state.alerts.on_fired(meta.role, fired, meta.end_s))
         for alert in said + state.alerts.on_sentiment(meta.role, smoothed, meta.end_s):

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from console.callcontrol.api import (
@@ -35,12 +35,11 @@ if TYPE_CHECKING:
     from console.core.bus import EventBus
     from console.core.registry import CallRegistry
 
-__all__ = ["ROLES", "STREAM_ON", "CallControl", "ControlStats", "PhoneLeg", "Refused"]
+__all__ = ["ROLES", "CallControl", "ControlStats", "PhoneLeg", "Refused"]
 
 log = logging.getLogger("console.callcontrol")
 
 ROLES = ("monitor", "whisper", "barge")
-STREAM_ON = ("incoming", "all", "off")  # which answered legs get a stream from a webhook
 _CLIENT_STATE_PREFIX = "coach-supervisor:"
 _MAX_LEGS = 10_000  # legs remembered from webhooks (oldest forgotten first)
 _QUEUE = 1000  # REST jobs waiting; beyond it new jobs are dropped and counted
@@ -60,11 +59,9 @@ class KnownLeg:
     direction: str = ""
     from_number: str = ""
     to_number: str = ""
-    answered: bool = False
     ended: bool = False
     supervisor_of: str = ""  # console call id when this is a supervisor leg we dialled
     stream_requested: bool = False
-    seen_at: float = 0.0
 
 
 @dataclass(slots=True)
@@ -90,7 +87,6 @@ class ControlStats:
     jobs_dropped: int = 0
     job_errors: int = 0
     last_error: str = ""
-    errors: list[str] = field(default_factory=list)
 
 
 class CallControl:
@@ -173,7 +169,6 @@ class CallControl:
         if owner and not leg.supervisor_of:
             leg.supervisor_of = owner
         if kind == "call.answered":
-            leg.answered = True
             phone = self._phone_by_leg(ccid)
             if phone is not None:
                 self._phone_state(phone, "answered", "the supervisor's phone answered")
@@ -206,7 +201,6 @@ class CallControl:
                 self.legs.popitem(last=False)
         else:
             self.legs.move_to_end(ccid)
-        leg.seen_at = self.clock()
         return leg
 
     def _wants_stream(self, leg: KnownLeg) -> bool:
@@ -447,7 +441,6 @@ class CallControl:
     def _error(self, text: str) -> None:
         log.warning("%s", text)
         self.stats.last_error = text
-        self.stats.errors = [*self.stats.errors, text][-20:]
 
 
 def _supervised_call(client_state: str) -> str:

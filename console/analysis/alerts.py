@@ -40,6 +40,10 @@ class AlertRule:
         return re.compile("|".join(parts) or r"(?!)", re.IGNORECASE)
 
 
+# The shipped meaning head (console.analysis.heads) also judges the default intent rules, so
+# their closest example may be further away than a rule's that has examples alone.
+HEAD_FLOOR = 0.40
+
 DEFAULT_RULES: tuple[AlertRule, ...] = (
     # Literal phrases only where they cannot mean anything else; meaning does the rest.
     AlertRule("cancellation",
@@ -47,23 +51,28 @@ DEFAULT_RULES: tuple[AlertRule, ...] = (
                "cancel the service", "switch providers", "switching providers",
                "take my business elsewhere"),
               r"\bcancel(?:l?ing)?\s+(?:my|the|our)\s+(?:account|service|contract|plan)\b",
-              "customer", "critical", INTENT_EXAMPLES["cancellation"]),
+              "customer", "critical", INTENT_EXAMPLES["cancellation"],
+              threshold=HEAD_FLOOR),
     AlertRule("escalation",
               ("speak to a manager", "talk to a manager", "your manager", "your supervisor",
                "escalate this"),
-              "", "customer", "warning", INTENT_EXAMPLES["escalation"]),
+              "", "customer", "warning", INTENT_EXAMPLES["escalation"],
+              threshold=HEAD_FLOOR),
     AlertRule("legal_threat",
               ("legal action", "take you to court", "sue you", "sue your company",
                "the ombudsman", "my solicitor", "my attorney"),
-              "", "customer", "critical", INTENT_EXAMPLES["legal_threat"]),
+              "", "customer", "critical", INTENT_EXAMPLES["legal_threat"],
+              threshold=HEAD_FLOOR),
     AlertRule("repeat_contact",
               ("third time i've called", "called several times", "called you three times",
                "still not fixed", "nobody called me back"),
-              "", "customer", "warning", INTENT_EXAMPLES["repeat_contact"]),
+              "", "customer", "warning", INTENT_EXAMPLES["repeat_contact"],
+              threshold=HEAD_FLOOR),
     AlertRule("payment_dispute",
               ("charged twice", "double charged", "don't recognise this charge",
                "didn't authorise", "didn't authorize", "chargeback", "dispute the charge"),
-              "", "customer", "warning", INTENT_EXAMPLES["payment_dispute"]),
+              "", "customer", "warning", INTENT_EXAMPLES["payment_dispute"],
+              threshold=HEAD_FLOOR),
     AlertRule("profanity", ("fuck", "fucking", "shit", "bullshit", "bastard", "asshole",
                             "damn it", "piss off"), "", "any", "warning"),
 )

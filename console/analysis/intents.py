@@ -6,6 +6,9 @@ lines that carry no intent ("I cancelled my dentist appointment" is not a cancel
 and close enough to them (a per-rule threshold). Callers paraphrase and recognisers garble
 words; the meaning of a sentence survives both far better than a literal phrase does.
 Literal phrases and patterns still fire as before, with a score of 1.
+
+Rules that the shipped intent head knows (console.analysis.heads: the default ones) are
+judged by both: the head's probability and the neighbours' vote, blended.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy.typing as npt
 
 from console.analysis.alerts import DEFAULT_RULES, AlertRule
 from console.analysis.embeddings import Embedder, default_embedder
+from console.analysis.heads import LinearHead, shipped_heads
 from console.analysis.intent_examples import NO_INTENT
 
 __all__ = ["Fired", "IntentMatcher", "windows"]
@@ -66,9 +70,14 @@ class IntentMatcher:
     K = 7
     TEMPERATURE = 0.03
     VOTE = 0.6  # share of the neighbours' vote a rule must win
+    HEAD_WEIGHT = 0.7  # the head's share in the blend, where it knows the rule
+    HEAD_VOTE = 0.7  # the blend a rule the head knows must reach
 
     def __init__(self, rules: Sequence[AlertRule], embedder: Embedder | None = None,
-                 no_intent: Sequence[str] = NO_INTENT) -> None:
+                 no_intent: Sequence[str] = NO_INTENT,
+                 head: LinearHead | bool | None = True) -> None:
+        """`head`: True for the shipped intent head (if it can be used), False for none, or
+        a head of one's own."""
         self.rules = tuple(rules)
         self.patterns = {r.name: r.pattern() for r in self.rules}
         self.semantic = [r for r in self.rules if r.examples]
@@ -87,6 +96,13 @@ class IntentMatcher:
         self._examples: npt.NDArray[np.float32] = (
             self.embedder.embed_examples(texts) if self.embedder is not None and texts
             else np.zeros((0, 384), dtype=np.float32))
+        if head is True:
+            head = (shipped_heads(self.embedder).get("intent")
+                    if self.embedder is not None else None)
+        self.head: LinearHead | None = head or None
+        # Per semantic rule, the head's class for it (None: examples alone).
+        self._head_class = [self.head.index(r.name) if self.head is not None else None
+                            for r in self.semantic]
 
     @classmethod
     def default(cls) -> IntentMatcher:
@@ -100,6 +116,18 @@ class IntentMatcher:
             found = self.patterns[rule.name].search(text)
             if found:
                 out.append(Fired(rule.name, 1.0, found.group(0)))
+        return out
+
+    def scores(self, vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+        """Per piece, each semantic rule's score (0-1): the neighbours' vote, blended with
+        the head's probability where the head knows the rule."""
+        out = self.votes(vectors)
+        if self.head is not None and any(c is not None for c in self._head_class):
+            probs = self.head.probabilities(vectors)
+            for i, c in enumerate(self._head_class):
+                if c is not None:
+                    out[:, i] = (self.HEAD_WEIGHT * probs[:, c]
+                                 + (1 - self.HEAD_WEIGHT) * out[:, i])
         return out
 
     def votes(self, vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
@@ -127,12 +155,13 @@ class IntentMatcher:
         assert self.embedder is not None
         v = self.embedder.embed(pieces) if vectors is None else vectors
         sims = v @ self._examples.T
-        share = self.votes(v)
+        share = self.scores(v)
         for i, rule in enumerate(self.semantic):
             if rule.name in fired or not _speaks(rule, speaker):
                 continue
             best = sims[:, self._owner == i].max(axis=1)
-            ok = (share[:, i] >= self.VOTE) & (best >= rule.threshold)
+            vote = self.VOTE if self._head_class[i] is None else self.HEAD_VOTE
+            ok = (share[:, i] >= vote) & (best >= rule.threshold)
             if ok.any():
                 piece = int(np.argmax(np.where(ok, share[:, i] + best, -1.0)))
                 fired[rule.name] = Fired(rule.name, round(float(best[piece]), 3),

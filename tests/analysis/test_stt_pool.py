@@ -20,7 +20,7 @@ from console.analysis.pipeline import LATENCY_WINDOW, AnalysisPipeline, _Meta
 from console.analysis.stt.engine import MAX_BATCH
 from console.analysis.stt.models import find_model
 from console.analysis.stt.pool import Job, SttPool
-from console.analysis.wer import word_errors
+from console.analysis.wer import normalise, word_errors
 from console.core.bus import EventBus
 from console.core.events import Role
 
@@ -87,6 +87,39 @@ def test_a_model_that_cannot_load_is_reported() -> None:
     assert pool.pids() == []
     assert not _running([c.pid for c in psutil.Process().children()
                          if "spawn_main" in " ".join(c.cmdline())])
+
+
+def test_workers_decode_tentative_text_greedily_and_final_text_with_the_beam() -> None:
+    import json
+
+    from console.audio.codecs import resample
+    from console.audio.wav import read_wav
+
+    # The same speech as tentative and as final text: greedy tiny.en hears "my fellow
+    # America" in it, the beam "my fellow Americans" (tests/analysis/test_wer.py).
+    data = Path(__file__).resolve().parents[1] / "data" / "real-speech"
+    assert any(it["file"] == "jfk-1961.wav"
+               for it in json.loads((data / "transcripts.json").read_text()))
+    pcm = read_wav(data / "jfk-1961.wav")[0][:, 0]
+    audio = resample(pcm, 8000, 16000).astype(np.float32) / 32768.0
+    done: dict[int, str] = {}
+    finished = threading.Event()
+
+    def on_text(job: Job, text: str) -> None:
+        done[job.id] = text
+        if len(done) == 2:
+            finished.set()
+
+    pool = SttPool(str(find_model().path), on_text, workers=1)
+    pool.start()
+    try:
+        pool.submit(Job(1, "call", audio, partial=True, key="utt"))
+        pool.submit(Job(2, "call", audio))
+        assert finished.wait(60), done
+    finally:
+        pool.close()
+    assert "americans" in normalise(done[2]), done
+    assert "america" in normalise(done[1]) and "americans" not in normalise(done[1]), done
 
 
 def _running(pids: list[int]) -> list[int]:

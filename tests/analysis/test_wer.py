@@ -7,12 +7,14 @@ import pytest
 from support import REPO, phone_clips
 
 from console.analysis.stt.engine import (
+    BEAM_SIZE,
     FULL_FRAMES,
     FasterWhisperEngine,
     context_frames,
     is_runaway,
     pieces,
     repeats_phrase,
+    too_many_words,
 )
 from console.analysis.stt.models import find_model
 from console.analysis.wer import normalise, word_errors
@@ -152,3 +154,54 @@ def test_wer_on_synthetic_phone_speech(folder: str, bound: float) -> None:
     errors = sum(word_errors(r, t)[0] for r, t in zip(refs, texts, strict=True))
     wer = errors / sum(len(normalise(r)) for r in refs)
     assert wer <= bound, wer
+
+
+def _real_clip(name: str) -> tuple[str, np.ndarray]:
+    """A clip of tests/data/real-speech: its text and its audio as the workers take it."""
+    import json
+
+    from console.audio.wav import read_wav
+
+    data = REPO / "tests" / "data" / "real-speech"
+    text = next(it["text"] for it in json.loads((data / "transcripts.json").read_text())
+                if it["file"] == name)
+    pcm = read_wav(data / name)[0][:, 0]
+    return text, resample(pcm, 8000, 16000).astype(np.float32) / 32768.0
+
+
+def test_final_text_is_decoded_with_a_beam_and_tentative_text_greedily() -> None:
+    # Measured on this clip: greedy tiny.en hears "my fellow America", the beam "my fellow
+    # Americans" (as said).
+    ref, audio = _real_clip("jfk-1961.wav")
+    engine = FasterWhisperEngine(find_model().path)
+    assert engine.beam_size == BEAM_SIZE == 5
+    greedy = FasterWhisperEngine(find_model().path, beam_size=1).transcribe_batch([audio])[0]
+    final = engine.transcribe_batch([audio])[0]
+    assert word_errors(ref, final)[0] < word_errors(ref, greedy)[0], (final, greedy)
+    # One batch holding both kinds: each row decoded its own way, as if alone.
+    assert engine.transcribe_batch([audio, audio, audio], [True, False, True]) == [
+        greedy, final, greedy]
+    assert engine.transcribe_batch([audio], [False]) == [final]
+
+
+def test_more_words_than_the_audio_could_hold_are_not_kept() -> None:
+    assert too_many_words("so we're going to go to the", 0.36)
+    assert not too_many_words("to thy sweet self too cruel", 1.0)
+    assert is_runaway("so we're going to go to the", 9, 100, seconds=0.36)
+    assert not is_runaway("so we're going to go to the", 9, 100)
+    # The last 0.36 s of a sonnet's 15 s turn, cut off by the voice detector's length limit
+    # (measured: base said "So, we're going to go to the" for it; tiny.en nothing).
+    from console.analysis.vad import Segmenter, VadSettings
+    from console.audio.wav import read_wav
+
+    pcm = read_wav(REPO / "tests" / "data" / "real-speech" / "sonnet1-b.wav")[0][:, 0]
+    line = np.concatenate((np.zeros(4000, np.int16), pcm, np.zeros(8000, np.int16)))
+    seg = Segmenter(8000, VadSettings())
+    utts = [u for i in range(0, line.size, 160) for u in seg.feed(line[i : i + 160])]
+    tail = utts[-1]
+    assert tail.end_s - tail.start_s < 0.5 and utts[-2].end_s - utts[-2].start_s >= 14.9
+    engine = FasterWhisperEngine(find_model("faster-whisper:base").path)
+    audio = resample(tail.audio, 8000, 16000).astype(np.float32) / 32768.0
+    (text,) = engine.transcribe_batch([audio])
+    assert engine.redecoded == 1
+    assert not too_many_words(text, tail.end_s - tail.start_s), text

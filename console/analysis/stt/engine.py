@@ -11,7 +11,14 @@ batches of 3-4 against 160-170 ms for utterances packed into one 30 s window, wi
 or better word error rate. Contexts under about 12 s made tiny.en repeat short phrases
 without end ("5 5 5 5 ...", or "4 Queen of Cloves. 4 Queen of Cloves. 4 Queen of Cloves");
 such a runaway is caught and decoded again over the full 30 s window, as Whisper was
-trained."""
+trained.
+
+Final text is decoded with a beam search of 5 (Whisper's own default), tentative text
+greedily. On real speech through the phone band (bench/real_speech.py) the beam cut tiny.en's
+live word errors by about a seventh for about 15 % more CPU (the encoder, shared by both, is
+most of the cost); tentative text is replaced within a second, so it does not pay for it.
+Whisper's previous-text prompt (the speaker's last line) was measured too and made tiny.en
+worse on the same set (with or without the beam), so it is not used."""
 
 from __future__ import annotations
 
@@ -26,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = ["RATE", "FasterWhisperEngine", "SttEngine", "context_frames", "is_runaway", "pieces",
-           "repeats_phrase"]
+           "repeats_phrase", "too_many_words"]
 
 RATE = 16000
 FRAMES_PER_S = 100  # Whisper's mel frames
@@ -35,6 +42,7 @@ MIN_CONTEXT_S = 12.0
 TAIL_S = 0.5  # silence after the speech: Whisper ends a transcript better with some
 MAX_PIECE_S = 29.0  # longer audio is cut into pieces that each fit the full window
 MAX_BATCH = 8  # utterances decoded together; bounds memory and one batch's wait
+BEAM_SIZE = 5  # final text; tentative text is decoded greedily
 # A runaway decode repeats itself; text this compressible is a loop, not speech (Whisper's
 # own fallback threshold).
 LOOP_RATIO = 2.4
@@ -46,6 +54,10 @@ MAX_PHRASE_WORDS = 8
 PHRASE_REPEATS = 3  # a phrase of two words or more
 WORD_REPEATS = 4  # a single word
 _WORD = re.compile(r"[\w']+")
+# More words than anyone says in the time: made up, not heard. Whisper base, given the
+# 0.4 s left after a long turn was cut, said "So, we're going to go to the".
+MAX_WORDS_PER_S = 5.0
+EXTRA_WORDS = 3
 # Whisper's own "nothing was said" rule: high no-speech probability and low confidence.
 NO_SPEECH_PROB = 0.6
 LOW_LOGPROB = -1.0
@@ -57,8 +69,10 @@ Audio = npt.NDArray[np.float32]
 class SttEngine(Protocol):
     name: str
 
-    def transcribe_batch(self, audios: list[Audio]) -> list[str]:
-        """Text of each 16 kHz mono float32 utterance, in order."""
+    def transcribe_batch(self, audios: list[Audio],
+                         tentative: list[bool] | None = None) -> list[str]:
+        """Text of each 16 kHz mono float32 utterance, in order (`tentative[i]`: utterance i
+        is still being spoken and its text only for the moment)."""
         ...
 
 
@@ -96,10 +110,16 @@ def repeats_phrase(text: str, max_words: int = MAX_PHRASE_WORDS) -> bool:
     return False
 
 
-def is_runaway(text: str, tokens: int, cap: int) -> bool:
-    """A decode that used up its token allowance, whose text mostly repeats itself, or that
-    says the same phrase over and over."""
-    if tokens >= cap:
+def too_many_words(text: str, seconds: float) -> bool:
+    """Whether `text` has more words than could be said in `seconds` of audio."""
+    return len(_WORD.findall(text)) > EXTRA_WORDS + MAX_WORDS_PER_S * seconds
+
+
+def is_runaway(text: str, tokens: int, cap: int, seconds: float | None = None) -> bool:
+    """A decode that used up its token allowance, whose text mostly repeats itself, that
+    says the same phrase over and over, or (given the audio's length) that has more words
+    than the audio could hold."""
+    if tokens >= cap or (seconds is not None and too_many_words(text, seconds)):
         return True
     blob = text.encode()
     if len(blob) > 24 and len(blob) / len(zlib.compress(blob)) > LOOP_RATIO:
@@ -120,12 +140,13 @@ class _Decoded:
 
 class FasterWhisperEngine:
     def __init__(self, model: Path | str, threads: int = 1,
-                 min_context_s: float = MIN_CONTEXT_S) -> None:
+                 min_context_s: float = MIN_CONTEXT_S, beam_size: int = BEAM_SIZE) -> None:
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
 
         self.name = f"faster-whisper ({Path(str(model)).name})"
         self.min_context_s = min_context_s
+        self.beam_size = max(1, beam_size)
         self.redecoded = 0  # runaways decoded again over the full window
         self._model = WhisperModel(str(model), device="cpu", compute_type="int8",
                                    cpu_threads=threads)
@@ -136,8 +157,12 @@ class FasterWhisperEngine:
         # would only lengthen the decode.
         self._prompt = [*self._tokenizer.sot_sequence, self._tokenizer.no_timestamps]
 
-    def transcribe_batch(self, audios: list[Audio]) -> list[str]:
+    def transcribe_batch(self, audios: list[Audio],
+                         tentative: list[bool] | None = None) -> list[str]:
+        """Text of each utterance; `tentative[i]` true: decoded greedily (text of speech
+        still going on, soon replaced), else with the engine's beam."""
         parts = pieces(audios)
+        beams = [1 if tentative and tentative[i] else self.beam_size for i, _ in parts]
         # Silence or nothing at all is left out: Whisper would make up a word ("you") for
         # it. The rest goes in order of length, so little of each batch is padding.
         order = sorted((k for k, (_, a) in enumerate(parts) if _level_db(a) > SILENT_DB),
@@ -145,11 +170,15 @@ class FasterWhisperEngine:
         decoded: dict[int, str] = {}
         for start in range(0, len(order), MAX_BATCH):
             chunk = order[start : start + MAX_BATCH]
-            results = self._decode([parts[k][1] for k in chunk], self.min_context_s)
+            results = self._decode([parts[k][1] for k in chunk], self.min_context_s,
+                                   [beams[k] for k in chunk])
             for k, result in zip(chunk, results, strict=True):
                 if result.runaway:
                     self.redecoded += 1
-                    result = self._decode([parts[k][1]], FULL_FRAMES / FRAMES_PER_S)[0]
+                    result = self._decode([parts[k][1]], FULL_FRAMES / FRAMES_PER_S,
+                                          [beams[k]])[0]
+                    if too_many_words(result.text, parts[k][1].size / RATE):
+                        result = _Decoded("", False)  # made up again: nothing is kept
                 decoded[k] = result.text
         texts: list[list[str]] = [[] for _ in audios]
         for k, (owner, _audio) in enumerate(parts):
@@ -157,21 +186,33 @@ class FasterWhisperEngine:
                 texts[owner].append(decoded[k])
         return [" ".join(t) for t in texts]
 
-    def _decode(self, audios: list[Audio], minimum_s: float) -> list[_Decoded]:
+    def _decode(self, audios: list[Audio], minimum_s: float,
+                beams: list[int]) -> list[_Decoded]:
+        """Each audio decoded with its beam size (1: greedy) over one shared encoding."""
         import ctranslate2
 
         longest = max(a.size for a in audios) / RATE
         frames = context_frames(longest, minimum_s)
         features = np.stack([self._features(a, frames) for a in audios])
+        mixed = len(set(beams)) > 1
         encoded = self._model.model.encode(ctranslate2.StorageView.from_array(features),
-                                           to_cpu=False)
+                                           to_cpu=mixed)
         cap = min(self._model.max_length - len(self._prompt),
                   10 + int(longest * TOKENS_PER_S))
-        results = self._model.model.generate(
-            encoded, [self._prompt] * len(audios), beam_size=1, max_length=len(self._prompt)
-            + cap, suppress_blank=True, suppress_tokens=[-1], return_scores=True,
-            return_no_speech_prob=True)
-        return [self._result(r, cap) for r in results]
+        out: dict[int, _Decoded] = {}
+        for beam in sorted(set(beams)):
+            rows = [i for i, b in enumerate(beams) if b == beam]
+            # One generate call takes one beam size: the rows of each go over their slice
+            # of the encoding (copied out only when the batch mixes the two kinds).
+            part = (ctranslate2.StorageView.from_array(
+                np.ascontiguousarray(np.asarray(encoded)[rows])) if mixed else encoded)
+            results = self._model.model.generate(
+                part, [self._prompt] * len(rows), beam_size=beam,
+                max_length=len(self._prompt) + cap, suppress_blank=True,
+                suppress_tokens=[-1], return_scores=True, return_no_speech_prob=True)
+            out.update((i, self._result(r, cap, audios[i].size / RATE))
+                       for i, r in zip(rows, results, strict=True))
+        return [out[i] for i in range(len(audios))]
 
     def _features(self, audio: Audio, frames: int) -> npt.NDArray[np.float32]:
         # Zeros appended before the mel transform, as Whisper pads its own windows: the
@@ -181,12 +222,12 @@ class FasterWhisperEngine:
         mel = self._model.feature_extractor(padded, padding=0)
         return np.ascontiguousarray(mel[:, :frames], dtype=np.float32)
 
-    def _result(self, result: Any, cap: int) -> _Decoded:
+    def _result(self, result: Any, cap: int, seconds: float) -> _Decoded:
         eot = self._tokenizer.eot
         tokens = [t for t in result.sequences_ids[0] if t < eot]
         text = self._tokenizer.decode(tokens).strip()
         logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
         if result.no_speech_prob > NO_SPEECH_PROB and logprob < LOW_LOGPROB:
             return _Decoded("", False)
-        return _Decoded(text, is_runaway(text, len(tokens), cap))
+        return _Decoded(text, is_runaway(text, len(tokens), cap, seconds))
 

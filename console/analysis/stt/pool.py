@@ -138,13 +138,14 @@ def _worker(model: str, threads: int, conn: Any, parent: int,
             batch = conn.recv()
             if batch is None:
                 return
-            ids, audios, languages = batch
+            ids, audios, languages, tentative = batch
             reply: tuple[str, list[tuple[int, str]], str | None]
             try:
                 if mode == "translate":
                     texts = [to_wire(h) for h in engine.process_batch(audios, languages)]
                 else:
-                    texts = engine.transcribe_batch(audios)
+                    # Tentative text is decoded greedily, final text with the beam.
+                    texts = engine.transcribe_batch(audios, tentative)
                 reply = ("done", list(zip(ids, texts, strict=True)), None)
             except Exception as exc:
                 reply = ("done", [(i, "") for i in ids], f"{type(exc).__name__}: {exc}")
@@ -448,7 +449,7 @@ class SttPool:
                 slot.batch, slot.sent_at = batch, time.monotonic()
             try:
                 slot.conn.send(([j.id for j in batch], [j.audio for j in batch],
-                                [j.language for j in batch]))
+                                [j.language for j in batch], [j.partial for j in batch]))
             except OSError:  # it died: the batch goes back when its exit is handled
                 self._lost(slot)
 

@@ -27,6 +27,8 @@ def _engine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--public-url", help="the wss:// URL providers connect to (Twilio signs it)")
     p.add_argument("--twilio-auth-token", help="Twilio auth token, to check X-Twilio-Signature")
     p.add_argument("--config", help="config file (default: under the XDG config dir)")
+    p.add_argument("--scorecard", dest="scorecard_file", metavar="TOML",
+                   help="the checklist calls are scored against (default: the shipped one)")
 
 
 def _bus_flags(p: argparse.ArgumentParser, required: bool = False) -> None:
@@ -204,6 +206,7 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Any:
         "telnyx_public_key": getattr(args, "telnyx_public_key", None),
         "webhook_port": getattr(args, "webhook_port", None),
         "stream_on_answer": getattr(args, "stream_on_answer", None),
+        "scorecard_file": getattr(args, "scorecard_file", None),
         **{name: getattr(args, name, None) for name in _BUS_FIELDS},
         **extra,
     }

@@ -85,6 +85,9 @@ class Settings:
     redaction: bool = True  # card numbers, SSNs, digit runs: never stored when on
     alerts_file: str = ""  # TOML with [[alerts.rules]] (phrases, regex, examples, speaker...)
     topics_file: str = ""  # TOML with [[topics]] (name, examples): replaces the default list
+    # TOML checklist ([[items]] name, label, examples, weight, required...) calls are scored
+    # against when they end; empty: resources/scorecards/default.toml. Needs `meaning`.
+    scorecard_file: str = ""
     meaning: bool = True  # intent alerts and call topics from sentence embeddings
     # "en": speakers of other languages are transcribed and translated into English live
     # (Whisper base, multilingual); empty: off
@@ -92,6 +95,8 @@ class Settings:
     alert_silence_s: float = 12.0
     alert_overtalk_s: float = 2.0
     alert_sentiment_below: float = -0.5
+    alert_sound: bool = False  # a short tone for each critical alert nobody snoozed
+    shift_end: str = ""  # "HH:MM", local: when a snooze "until end of shift" ends
     theme: str = "dark"
     supervisor_name: str = ""  # in every audit entry; empty: this computer's user name
     # Serving wss:// directly (a node at a public address): PEM certificate chain and key.
@@ -173,6 +178,10 @@ class Settings:
             raise ConfigError("alert silence and overtalk times must be positive")
         if self.retention_days < 0:
             raise ConfigError("retention_days cannot be negative")
+        self.shift_end = self.shift_end.strip()
+        if self.shift_end and not _clock_time(self.shift_end):
+            raise ConfigError(f"shift_end must be a time of day like 18:00, "
+                              f"not {self.shift_end!r}")
         if self.listen_channels not in ("mix", "split"):
             raise ConfigError("listen_channels must be mix or split")
         if not 0.0 <= self.listen_volume <= 2.0:
@@ -245,6 +254,12 @@ class Settings:
                      "supervisor_phone"):
             if len(getattr(self, name)) > 512:
                 raise ConfigError(f"{name}: at most 512 characters")
+
+
+def _clock_time(text: str) -> bool:
+    hours, _, minutes = text.partition(":")
+    return (hours.isdigit() and minutes.isdigit() and len(minutes) == 2
+            and int(hours) < 24 and int(minutes) < 60)
 
 
 def _masked(url: str) -> str:

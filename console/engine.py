@@ -51,6 +51,7 @@ from console.supervisor.routes import Route
 
 if TYPE_CHECKING:
     from console.analysis.pipeline import AnalysisPipeline
+    from console.analysis.scorecard import ScorecardService
     from console.callcontrol.control import CallControl
 
 __all__ = ["DataDirLocked", "Engine", "EngineStats", "EngineThread"]
@@ -127,6 +128,7 @@ class Engine:
         self._stopping = False
         self._messages_done = 0
         self.pipeline: AnalysisPipeline | None = None
+        self.scorecards: ScorecardService | None = None  # checklists filled at call end
         self._stt_task: asyncio.Task[None] | None = None
         self._stt_pool: Any = None  # the speech pool from its start on: stop() may abort it
         self._focus: str | None = None
@@ -199,6 +201,8 @@ class Engine:
                 await self.stop()
                 raise
         self._watchdog = asyncio.create_task(self._watch_idle())
+        if s.meaning:
+            self._start_scorecards()
         if s.transcribe:
             # Workers take a second or two to load their model: the server (and the window
             # waiting on it) does not wait for them; calls start getting text once they are up.
@@ -350,6 +354,9 @@ class Engine:
                 for conn in list(self._connections.values()):
                     conn.transport.abort()  # else their close would still hold the exit
         self.registry.close_all("shutdown")
+        if self.scorecards is not None:  # calls just ended are scored before the store closes
+            await asyncio.get_running_loop().run_in_executor(None, self.scorecards.close)
+            await asyncio.sleep(0)  # their scorecards reach the bus (and the store's queue)
         await asyncio.get_running_loop().run_in_executor(None, self.store.close)
         with contextlib.suppress(OSError):
             self._lock_file.close()
@@ -530,9 +537,32 @@ class Engine:
                                           supervisor))
         return True
 
+    def _start_scorecards(self) -> None:
+        """Scorecards follow the bus on a thread of their own (the model loads there); a
+        checklist that cannot be read leaves them off, and says why."""
+        from console.analysis.scorecard import ScorecardService, checklist_from_settings
+
+        loop = self.loop
+        assert loop is not None
+        try:
+            checklist = checklist_from_settings(self.settings.scorecard_file)
+        except (OSError, ValueError) as exc:
+            log.warning("scorecards are off: %s", exc)
+            return
+
+        def publish(event: Any) -> None:  # from the scorecards' thread
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the engine is gone
+                loop.call_soon_threadsafe(self.bus.publish, event)
+
+        self.scorecards = ScorecardService(checklist, publish).start()
+        self.scorecards.focus = self._focus
+        self.bus.subscribe(self.scorecards.on_event)
+
     def set_focus(self, call_id: str | None) -> None:
         """The call the supervisor is looking at: it gets tentative text (thread-safe)."""
         self._focus = call_id
+        if self.scorecards is not None:
+            self.scorecards.focus = call_id
         if self.pipeline is not None:
             self.pipeline.set_focus(call_id)
 

@@ -1,10 +1,17 @@
 """Alert rules: by meaning (example sentences, console.analysis.intents), phrases and
 patterns per speaker, long silence, overtalk, and sentiment dropping below a threshold.
 Defaults cover cancellation, escalation, legal threats, repeat contact, payment disputes
-and profanity; a TOML file (or Settings) adds and changes rules."""
+and profanity; a TOML file (or Settings) adds and changes rules.
+
+Each rule has a cool-down: after it fires on a call, the same rule on the same call stays
+quiet that long. A rule that says something lasting about the call (the customer wants to
+cancel, threatens to sue) fires once a call; one that can recur (a silence, overtalk) every
+few minutes at most. Repeats of what the supervisor already knows are what makes them stop
+reading alerts (bench/alert_fatigue.py measures it)."""
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Sequence
@@ -15,7 +22,10 @@ from typing import Any
 from console.analysis.intent_examples import INTENT_EXAMPLES
 from console.core.events import AlertRaised, Role
 
-__all__ = ["DEFAULT_RULES", "AlertEngine", "AlertRule", "AlertSettings", "load_rules"]
+__all__ = ["DEFAULT_COOLDOWNS", "DEFAULT_RULES", "FALLBACK_COOLDOWN_S", "ONCE_PER_CALL",
+           "AlertEngine", "AlertRule", "AlertSettings", "load_rules"]
+
+ONCE_PER_CALL = math.inf  # a cool-down that never ends: the rule fires once a call
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,9 @@ class AlertRule:
     examples: tuple[str, ...] = ()
     unlike: tuple[str, ...] = ()
     threshold: float = 0.45
+    # Seconds the rule stays quiet on a call after firing there (ONCE_PER_CALL: never
+    # again); None: the settings' cool-down (AlertSettings.cooldown).
+    cooldown_s: float | None = None
 
     def pattern(self) -> re.Pattern[str]:
         parts = [r"\b" + re.escape(p.lower()).replace(r"\ ", r"\s+") + r"\b"
@@ -78,19 +91,65 @@ DEFAULT_RULES: tuple[AlertRule, ...] = (
 )
 
 
+# Built-in cool-downs per rule, for rules that set none of their own while the settings
+# give no single cool-down either. Once a customer has said they want to cancel, sue or that
+# this is their third call, saying it again tells the supervisor nothing new; an escalation
+# or a dispute may come back after a while; silence, overtalk and a sentiment drop can recur
+# and matter again, but not every few seconds.
+DEFAULT_COOLDOWNS: dict[str, float] = {
+    "cancellation": ONCE_PER_CALL,
+    "legal_threat": ONCE_PER_CALL,
+    "repeat_contact": ONCE_PER_CALL,
+    "escalation": 300.0,
+    "payment_dispute": 300.0,
+    "profanity": 120.0,
+    "negative_sentiment": 180.0,
+    "long_silence": 120.0,
+    "overtalk": 60.0,
+}
+FALLBACK_COOLDOWN_S = 30.0  # a configured rule with no cool-down anywhere
+# Severity of the rules that watch the conversation rather than words; a [[alerts.rules]]
+# entry of the same name changes it (and its cool-down).
+BUILTIN_SEVERITY = {"negative_sentiment": "warning", "long_silence": "info", "overtalk": "info"}
+
+
 @dataclass(frozen=True)
 class AlertSettings:
     rules: tuple[AlertRule, ...] = DEFAULT_RULES
     long_silence_s: float = 12.0
     overtalk_s: float = 2.0
     sentiment_below: float = -0.5
-    cooldown_s: float = 30.0  # the same rule on the same call is raised at most this often
+    # One cool-down for every rule that sets none of its own (what every rule had before
+    # per-rule cool-downs); None: each rule's built-in one (DEFAULT_COOLDOWNS).
+    cooldown_s: float | None = None
+
+    def cooldown(self, rule: str) -> float:
+        """How long `rule` stays quiet on a call after firing there: the rule's own, else
+        the settings' single one, else the built-in one for that rule."""
+        own = next((r.cooldown_s for r in self.rules if r.name == rule), None)
+        if own is not None:
+            return own
+        if self.cooldown_s is not None:
+            return self.cooldown_s
+        return DEFAULT_COOLDOWNS.get(rule, FALLBACK_COOLDOWN_S)
+
+
+def _cooldown(value: object, where: str) -> float:
+    """A cool-down from TOML: seconds (0 or more, `inf` for once a call) or "call"."""
+    if value == "call":
+        return ONCE_PER_CALL
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) \
+            or value < 0:
+        raise ValueError(f"{where}: cooldown_s must be seconds (0 or more) or \"call\"")
+    return float(value)
 
 
 def load_rules(path: Path) -> AlertSettings:
-    """Rules from TOML: [alerts] thresholds, and [[alerts.rules]] with name, phrases, regex,
-    speaker, severity, and by meaning examples, unlike and threshold (0-1); a rule with a
-    default's name replaces it."""
+    """Rules from TOML: [alerts] thresholds and cooldown_s (one cool-down for every rule
+    that sets none), and [[alerts.rules]] with name, phrases, regex, speaker, severity,
+    cooldown_s (seconds, or "call" for once a call), and by meaning examples, unlike and
+    threshold (0-1); a rule with a default's name replaces it. An entry named
+    negative_sentiment, long_silence or overtalk sets that rule's severity and cool-down."""
     data: dict[str, Any] = tomllib.loads(path.read_text()).get("alerts", {})
     rules = {r.name: r for r in DEFAULT_RULES}
     for raw in data.get("rules", []):
@@ -99,7 +158,12 @@ def load_rules(path: Path) -> AlertSettings:
                          str(raw.get("severity", "warning")),
                          tuple(str(e) for e in raw.get("examples", [])),
                          tuple(str(e) for e in raw.get("unlike", [])),
-                         float(raw.get("threshold", 0.45)))
+                         float(raw.get("threshold", 0.45)),
+                         _cooldown(raw["cooldown_s"], f"alert rule {raw['name']}")
+                         if "cooldown_s" in raw else None)
+        if rule.severity not in ("info", "warning", "critical"):
+            raise ValueError(f"alert rule {rule.name}: severity must be info, warning or "
+                             "critical")
         if not 0.0 < rule.threshold <= 1.0:
             raise ValueError(f"alert rule {rule.name}: threshold must be in (0, 1]")
         if rule.speaker not in ("customer", "agent", "any"):
@@ -111,7 +175,7 @@ def load_rules(path: Path) -> AlertSettings:
         float(data.get("long_silence_s", 12.0)),
         float(data.get("overtalk_s", 2.0)),
         float(data.get("sentiment_below", -0.5)),
-        float(data.get("cooldown_s", 30.0)),
+        _cooldown(data["cooldown_s"], "[alerts]") if "cooldown_s" in data else None,
     )
 
 
@@ -126,11 +190,17 @@ class AlertEngine:
 
     def __post_init__(self) -> None:
         self._patterns = [(r, r.pattern()) for r in self.settings.rules]
+        self._severity = {**BUILTIN_SEVERITY,
+                          **{r.name: r.severity for r in self.settings.rules}}
+        self._cooldowns: dict[str, float] = {}
 
     def _raise(self, rule: str, speaker: Role | None, at_s: float, text: str,
                severity: str) -> list[AlertRaised]:
+        cooldown = self._cooldowns.get(rule)
+        if cooldown is None:
+            cooldown = self._cooldowns[rule] = self.settings.cooldown(rule)
         last = self._last.get(rule)
-        if last is not None and at_s - last < self.settings.cooldown_s:
+        if last is not None and at_s - last < cooldown:
             return []
         self._last[rule] = at_s
         return [AlertRaised(self.call_id, rule, speaker, round(at_s, 2), text, severity)]
@@ -148,11 +218,10 @@ class AlertEngine:
     def on_fired(self, speaker: Role, fired: Sequence[Any], at_s: float) -> list[AlertRaised]:
         """Rules that fired on a line by meaning or literally (console.analysis.intents);
         the alert's text is the words that fired it."""
-        severity = {r.name: r.severity for r in self.settings.rules}
         out: list[AlertRaised] = []
         for f in fired:
-            out += self._raise(f.rule, speaker, at_s, f.evidence, severity.get(f.rule,
-                                                                               "warning"))
+            out += self._raise(f.rule, speaker, at_s, f.evidence,
+                               self._severity.get(f.rule, "warning"))
         return out
 
     def on_sentiment(self, speaker: Role, score: float, at_s: float) -> list[AlertRaised]:
@@ -165,15 +234,17 @@ class AlertEngine:
             return []  # once per drop, not on every segment while it stays low
         self._below = True
         return self._raise("negative_sentiment", speaker, at_s,
-                           f"customer sentiment {score:+.2f}", "warning")
+                           f"customer sentiment {score:+.2f}",
+                           self._severity["negative_sentiment"])
 
     def on_silence(self, silent_s: float, at_s: float) -> list[AlertRaised]:
         if silent_s < self.settings.long_silence_s:
             return []
-        return self._raise("long_silence", None, at_s, f"{silent_s:.0f} s of silence", "info")
+        return self._raise("long_silence", None, at_s, f"{silent_s:.0f} s of silence",
+                           self._severity["long_silence"])
 
     def on_overtalk(self, overlap_s: float, at_s: float) -> list[AlertRaised]:
         if overlap_s < self.settings.overtalk_s:
             return []
         return self._raise("overtalk", None, at_s, f"both talking for {overlap_s:.1f} s",
-                           "info")
+                           self._severity["overtalk"])

@@ -273,6 +273,20 @@ class CallTopic:
 
 
 @dataclass(frozen=True, slots=True)
+class CallScorecard:
+    """The call's checklist as filled from its transcript by meaning (console.analysis.
+    scorecard): one entry per item, each {name, label, weight, required, passed, similarity,
+    segment_id, speaker, at_s, text}. Final when the call has ended (the store keeps it and
+    the supervisor reviews it); not final while a call in focus is scored live."""
+
+    call_id: str
+    checklist: str
+    items: tuple[dict[str, Any], ...]
+    final: bool = True
+    at: float = 0.0  # when it was scored (unix seconds)
+
+
+@dataclass(frozen=True, slots=True)
 class SupervisorAction:
     """Something the supervisor did to a call (listen, whisper, barge, stop, export...),
     kept in the call's audit trail."""
@@ -320,6 +334,7 @@ CallEvent = (
     | SentimentSample
     | AlertRaised
     | CallTopic
+    | CallScorecard
     | SupervisorAction
     | ConversationUpdate
     | SpeechActivity

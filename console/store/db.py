@@ -165,6 +165,73 @@ MIGRATIONS: list[str] = [
     ALTER TABLE segments ADD COLUMN original_text TEXT;
     ALTER TABLE segments ADD COLUMN language TEXT;
     """,
+    # Supervisors' notes (a moment in the call and words, searchable like the transcript)
+    # and bookmarks (one supervisor's mark on one transcript line: speaker and start in
+    # whole milliseconds; the line's text is read from segments, never copied). See
+    # console/store/notes.py.
+    """
+    CREATE TABLE notes (
+        id INTEGER PRIMARY KEY,
+        note_id TEXT NOT NULL UNIQUE,
+        call_id TEXT NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+        at_s REAL NOT NULL,
+        text TEXT NOT NULL,
+        supervisor TEXT NOT NULL DEFAULT '',
+        written_at REAL NOT NULL,
+        edited_at REAL
+    );
+    CREATE INDEX notes_call ON notes(call_id, at_s);
+    CREATE TABLE bookmarks (
+        id INTEGER PRIMARY KEY,
+        call_id TEXT NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+        speaker TEXT NOT NULL,
+        start_ms INTEGER NOT NULL,
+        supervisor TEXT NOT NULL DEFAULT '',
+        marked_at REAL NOT NULL,
+        UNIQUE (call_id, speaker, start_ms, supervisor)
+    );
+    CREATE VIRTUAL TABLE notes_fts USING fts5(
+        text, content='notes', content_rowid='id', tokenize='unicode61'
+    );
+    CREATE TRIGGER notes_ai AFTER INSERT ON notes BEGIN
+        INSERT INTO notes_fts(rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TRIGGER notes_ad AFTER DELETE ON notes BEGIN
+        INSERT INTO notes_fts(notes_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    END;
+    CREATE TRIGGER notes_au AFTER UPDATE ON notes BEGIN
+        INSERT INTO notes_fts(notes_fts, rowid, text) VALUES ('delete', old.id, old.text);
+        INSERT INTO notes_fts(rowid, text) VALUES (new.id, new.text);
+    END;
+    """,
+    # Scorecards: per call, the checklist filled by meaning (each item's automatic verdict
+    # and the line that met it, or the nearest) and the supervisor's review of each item
+    # (their verdict, who, when). See console/store/scorecards.py.
+    """
+    CREATE TABLE scorecards (
+        call_id TEXT PRIMARY KEY REFERENCES calls(id) ON DELETE CASCADE,
+        checklist TEXT NOT NULL,
+        scored_at REAL NOT NULL
+    );
+    CREATE TABLE scorecard_items (
+        call_id TEXT NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+        item TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        label TEXT NOT NULL,
+        weight REAL NOT NULL,
+        required INTEGER NOT NULL DEFAULT 0,
+        auto_passed INTEGER NOT NULL,
+        similarity REAL,
+        evidence_segment TEXT,
+        evidence_speaker TEXT,
+        evidence_at_s REAL,
+        evidence_text TEXT,
+        reviewed_passed INTEGER,
+        reviewed_by TEXT NOT NULL DEFAULT '',
+        reviewed_at REAL,
+        PRIMARY KEY (call_id, item)
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

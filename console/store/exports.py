@@ -8,6 +8,9 @@ import io
 import json
 from typing import Any
 
+from console.store import alert_audit, scorecards
+from console.store.notes import csv_rows, txt_events
+
 __all__ = ["FORMATS", "file_name", "render"]
 
 FORMATS = ("txt", "json", "srt", "vtt", "csv", "wav")
@@ -67,8 +70,12 @@ def to_txt(call: dict[str, Any]) -> str:
     for a in call["alerts"]:
         events.append((float(a["at_s"]), f"[{_clock(a['at_s'], '.')[:-4]}] ALERT {a['rule']}: "
                                          f"{a['text']}"))
+    # Bookmarks and notes after what happened at the same moment (the sort is stable).
+    events += txt_events(call, lambda s: _clock(s, ".")[:-4])
+    events += alert_audit.txt_events(call, lambda s: _clock(s, ".")[:-4])  # ack, snooze
     events.sort(key=lambda e: e[0])
     lines += [text for _, text in events] or ["(no transcript)"]
+    lines += scorecards.txt_section(call)  # each item, its verdict and evidence
     return "\n".join(lines) + "\n"
 
 
@@ -91,7 +98,9 @@ def to_vtt(call: dict[str, Any]) -> str:
 
 
 CSV_COLUMNS = ("call_id", "segment", "speaker", "start_s", "end_s", "text", "sentiment",
-               "sentiment_label", "language", "original_text")
+               "sentiment_label", "language", "original_text",
+               "kind", "supervisor", "written_at",  # kind: segment, bookmark or note
+               "item", "passed", "automatic", "score")  # kind: scorecard, scorecard_item
 
 
 def to_csv(call: dict[str, Any]) -> str:
@@ -104,7 +113,11 @@ def to_csv(call: dict[str, Any]) -> str:
                          f"{float(seg['end_s']):.3f}", seg["text"],
                          "" if score is None else f"{float(score):.3f}",
                          seg.get("sentiment_label") or "", seg.get("language") or "",
-                         seg.get("original_text") or ""])
+                         seg.get("original_text") or "", "segment", "", "",
+                         *[""] * (len(CSV_COLUMNS) - 13)])  # later columns: other kinds
+    writer.writerows(csv_rows(call, CSV_COLUMNS))  # bookmarks and notes, after the lines
+    writer.writerows(alert_audit.csv_rows(call, CSV_COLUMNS))  # acknowledged, snoozed
+    writer.writerows(scorecards.csv_rows(call, CSV_COLUMNS))  # the score, then each item
     return buf.getvalue()
 
 

@@ -7,6 +7,9 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
+from console.store.notes import bookmarks_of, counts_of, notes_of, search_notes
+from console.store.scorecards import read_scorecard, score_summary
+
 __all__ = ["CallNotFound", "call_detail", "find_call", "fts_query", "iso", "list_calls",
            "search_segments"]
 
@@ -56,6 +59,8 @@ def _summary(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
         "alert_count": conn.execute("SELECT COUNT(*) FROM alerts WHERE call_id = ?",
                                     (row["id"],)).fetchone()[0],
         "sentiment": _sentiment_summary(conn, row["id"]),
+        **counts_of(conn, row["id"]),  # note_count, bookmark_count
+        "scorecard": score_summary(conn, row["id"]),  # the full one in call_detail
     }
 
 
@@ -104,6 +109,8 @@ def list_calls(conn: sqlite3.Connection, *, since: float | None = None,
     if search is not None:
         for hit in search_segments(conn, search, limit=1000):
             hits.setdefault(hit["call_id"], []).append(hit)
+        for hit in search_notes(conn, fts_query(search), HIT_START, HIT_END, limit=1000):
+            hits.setdefault(hit["call_id"], []).append(hit)  # found by a supervisor's note
         if not hits:
             return []
         sql += f" AND id IN ({','.join('?' * len(hits))})"
@@ -219,6 +226,9 @@ def call_detail(conn: sqlite3.Connection, call_id: str) -> dict[str, Any]:
          "supervisor": r["supervisor"]}
         for r in conn.execute("SELECT * FROM audit WHERE call_id = ? ORDER BY at, id", (cid,))
     ]
+    out["notes"] = notes_of(conn, cid)
+    out["bookmarks"] = bookmarks_of(conn, cid)
+    out["scorecard"] = read_scorecard(conn, cid, iso)
     out["problems"] = [
         {"kind": p["kind"], "message": p["message"], "at": iso(p["at"])}
         for p in conn.execute("SELECT * FROM problems WHERE call_id = ? ORDER BY id LIMIT 1000",

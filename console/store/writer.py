@@ -46,6 +46,7 @@ from console.core.events import (
     AlertRaised,
     CallEnded,
     CallEvent,
+    CallScorecard,
     CallStarted,
     CallTopic,
     ConversationUpdate,
@@ -59,8 +60,11 @@ from console.core.events import (
     TranscriptSegment,
 )
 from console.store.db import connect, db_path
+from console.store.notes import NOTE_ACTIONS
+from console.store.notes import apply as apply_note
 from console.store.recording import TrackFiles, track_paths
 from console.store.retention import prune
+from console.store.scorecards import apply_review, store_scorecard
 
 __all__ = ["MAX_EVENTS", "MAX_FRAME_BYTES", "StoreHealth", "StoreWriter", "recover_interrupted"]
 
@@ -76,7 +80,7 @@ CHUNK = 5000  # events per transaction: a long backlog commits in steps, each on
 _LIFECYCLE = (CallStarted, StreamOpened, TrackOpened, StreamClosed, CallEnded)
 _LOW_VALUE = (SentimentSample, ConversationUpdate, StreamProblem)
 _STORED = frozenset((*_LIFECYCLE, *_LOW_VALUE, DtmfReceived, TranscriptSegment,
-                     SupervisorAction, AlertRaised, CallTopic))
+                     SupervisorAction, AlertRaised, CallTopic, CallScorecard))
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 # SQLite result codes that say the storage is failing, not the event (FULL, IOERR, READONLY,
 # BUSY, LOCKED, CANTOPEN, PERM, NOMEM, PROTOCOL, CORRUPT, NOTADB): keep the events, retry.
@@ -240,6 +244,8 @@ class StoreWriter:
                 return  # tentative text is never stored
         elif cls is StreamProblem and event.call_id is None:
             return
+        elif cls is CallScorecard and not event.final:  # type: ignore[union-attr]
+            return  # a live reading of the call in focus is never stored
         limit = self.max_events
         with self._count_lock:
             waiting = self._events_waiting
@@ -683,10 +689,15 @@ class StoreWriter:
         elif isinstance(ev, SentimentSample):
             x("INSERT INTO sentiment (call_id, speaker, at_s, score) VALUES (?, ?, ?, ?)",
               (ev.call_id, ev.speaker.value, ev.at_s, ev.score))
+        elif isinstance(ev, SupervisorAction) and ev.action in NOTE_ACTIONS:
+            apply_note(x, ev)  # notes and bookmarks: their own tables, not the audit trail
         elif isinstance(ev, SupervisorAction):
             x("INSERT INTO audit (call_id, at, action, detail, supervisor) "
               "VALUES (?, ?, ?, ?, ?)",
               (ev.call_id, ev.at, ev.action, ev.detail, ev.supervisor))
+            apply_review(x, ev)  # a scorecard review also sets the item's verdict
+        elif isinstance(ev, CallScorecard):
+            store_scorecard(x, ev)
         elif isinstance(ev, AlertRaised):
             x(
                 "INSERT INTO alerts (call_id, rule, speaker, at_s, text) VALUES (?, ?, ?, ?, ?)",

@@ -36,6 +36,7 @@ from console.core.bus import EventBus
 from console.core.events import (
     CallEnded,
     CallEvent,
+    CallScorecard,
     CallStarted,
     StreamProblem,
     SupervisorAction,
@@ -319,8 +320,8 @@ class TeamEngine:
         elif isinstance(ev, TrackOpened):
             call.tracks[ev.track_key] = ev.role.value
             self.registry.rings.setdefault(ev.track_key, RingBuffer(WAVE_RING_S, WAVE_RATE))
-        elif call.state != "active" and not isinstance(ev, SupervisorAction):
-            return
+        elif call.state != "active" and not isinstance(ev, (SupervisorAction, CallScorecard)):
+            return  # (a scorecard comes once the call has ended)
         self.facts_applied += 1
         if getattr(ev, "final", False):
             self.shown_at[getattr(ev, "segment_id", "")] = time.time()

@@ -160,6 +160,7 @@ class Console:
         engine_fields = ("host", "port", "token", "no_auth", "public_url", "twilio_auth_token",
                          "data_dir", "record", "agent_endpoints", "transcribe", "stt_engine",
                          "stt_model_path", "redaction", "alerts_file", "topics_file", "meaning",
+                         "scorecard_file",
                          "translate", "alert_silence_s",
                          "alert_overtalk_s", "alert_sentiment_below", "vad_engine",
                          "retention_days", "supervisor_name", "tls_cert", "tls_key", "bus_url",
@@ -174,6 +175,7 @@ class Console:
         restart = any(getattr(new, f) != getattr(self.settings, f) for f in engine_fields)
         new_audio = any(getattr(new, f) != getattr(self.settings, f) for f in audio_fields)
         self.settings = new
+        self.window.settings = new  # what the window reads as it goes (alert sound, shift end)
         if restart:
             self.restart_engine(new)
         elif new_audio:

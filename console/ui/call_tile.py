@@ -1,5 +1,5 @@
-"""One live call on the wall: who, how long, waveforms, who is speaking, sentiment per
-speaker, the last words said, and alert badges."""
+"""One live call on the wall: who, how long, its risk and why, waveforms, who is speaking,
+sentiment per speaker, the last words said, and alert badges."""
 
 from __future__ import annotations
 
@@ -7,13 +7,22 @@ import html
 import time
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QMouseEvent
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtGui import QContextMenuEvent, QMouseEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from console.audio.ring import RingBuffer
 from console.core.events import Role
 from console.ui.bridge import EngineBridge
 from console.ui.model import CallInfo, topic_label
+from console.ui.risk import NO_RISK, Risk, RiskSettings, score_call
 from console.ui.theme import palette
 from console.ui.waveform import TileWaveform
 from console.ui.widgets import SentimentGauge, SpeakingDot
@@ -50,12 +59,17 @@ def show_mode(label: QLabel, mode: str) -> None:
 
 class CallTile(QFrame):
     clicked = Signal(str)
+    pinRequested = Signal(str)  # call id: pin or unpin it on the wall
 
     def __init__(self, call: CallInfo, bridge: EngineBridge,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None,
+                 risk_settings: RiskSettings | None = None) -> None:
         super().__init__(parent)
         self.call = call
         self.bridge = bridge
+        self.risk_settings = risk_settings or RiskSettings()
+        self.risk: Risk = NO_RISK
+        self.pinned = False
         self.setObjectName("CallTile")
         self.setProperty("selected", False)
         self.setMinimumWidth(340)
@@ -71,13 +85,32 @@ class CallTile(QFrame):
         self.duration.setStyleSheet("font-family: monospace;")
         self.subtitle = QLabel()
         self.subtitle.setProperty("muted", True)
+        # Clipped rather than widening the tile when a long agent name joins it.
+        self.subtitle.setMinimumWidth(1)
+        self.subtitle.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.badges = QHBoxLayout()
         self.badges.setSpacing(4)
         self.mode = QLabel()  # listening / whispering / barging, set by the audio controls
+        self.pin_label = QLabel("PINNED")
+        self.pin_label.setProperty("badge", "info")
+        self.pin_label.setToolTip("Pinned: keeps its place when the wall sorts (P or "
+                                  "right-click to unpin)")
+        self.pin_label.setVisible(False)
+        self.risk_chip = QLabel()
+        self.risk_chip.setProperty("badge", "info")
+        self.risk_why = QLabel()  # the top reasons, in words
+        self.risk_why.setProperty("muted", True)
+        self.risk_why.setStyleSheet("font-size: 8pt;")
+        # Fixed height: a reason appearing must not resize the tile (and the grid).
+        self.risk_why.setFixedHeight(self.risk_why.fontMetrics().height() + 2)
+        self.risk_why.setMinimumWidth(1)
+        self.risk_why.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
 
         head = QHBoxLayout()
         head.addWidget(self.index_label)
         head.addWidget(self.title, 1)
+        head.addWidget(self.pin_label)
+        head.addWidget(self.risk_chip)
         head.addWidget(self.duration)
         sub = QHBoxLayout()
         sub.addWidget(self.subtitle, 1)
@@ -112,11 +145,13 @@ class CallTile(QFrame):
         layout.setSpacing(6)
         layout.addLayout(head)
         layout.addLayout(sub)
+        layout.addWidget(self.risk_why)
         layout.addWidget(self.wave)
         layout.addLayout(people)
         layout.addWidget(self.lines)
         self._badge_key: tuple[int, int] = (-1, -1)
         self._rings: dict[Role, RingBuffer | None] | None = None
+        self._shown_risk: Risk | None = None
         self.refresh_info()
         self.refresh_text()
 
@@ -158,18 +193,52 @@ class CallTile(QFrame):
 
     def tick_slow(self, now: float | None = None) -> None:
         """Slow refresh (1 Hz): text that changes every second cannot be read faster."""
-        self.duration.setText(format_duration(self.call.duration(now or time.time())))
+        now = now or time.time()
+        self.duration.setText(format_duration(self.call.duration(now)))
+        self.update_risk(now)
+
+    def update_risk(self, now: float | None = None) -> Risk:
+        """Scores the call again; the chip changes only when what it shows does."""
+        self.risk = score_call(self.call, now, self.risk_settings)
+        self._show_risk(self.risk)
+        return self.risk
+
+    def _show_risk(self, risk: Risk) -> None:
+        shown = self._shown_risk
+        if shown == risk:
+            return
+        self.risk_chip.setText(f"Risk {risk.score}")
+        top = risk.reasons[:3]
+        self.risk_why.setText(" · ".join(top))
+        tip = (f"Risk {risk.score} of 100 ({risk.level})"
+               + ("".join(f"\n• {r}" for r in risk.reasons) if risk.reasons
+                  else "\nnothing stands out"))
+        self.risk_chip.setToolTip(tip)
+        self.risk_why.setToolTip(tip)
+        if shown is None or shown.level != risk.level:  # restyling costs more than text
+            self.risk_chip.setProperty("badge", risk.badge)
+            self.risk_chip.style().unpolish(self.risk_chip)
+            self.risk_chip.style().polish(self.risk_chip)
+        self._shown_risk = risk
+
+    def set_pinned(self, pinned: bool) -> None:
+        self.pinned = pinned
+        self.pin_label.setVisible(pinned)
 
     def refresh_info(self) -> None:
         c = self.call
         self._rings = None
         self.title.setText(c.title)
         # In a team the node comes first: it is what the badges must not hide.
-        parts = [f"node {c.node}" if c.node else "", topic_label(c.topic),
+        parts = [f"node {c.node}" if c.node else "", f"agent {c.agent}" if c.agent else "",
+                 topic_label(c.topic),
                  f"to {c.to_number}" if c.to_number else "", c.provider.capitalize(), c.codec]
         if c.dtmf:
             parts.append("DTMF " + "".join(d for d, _ in c.dtmf[-6:]))
         self.subtitle.setText("  ·  ".join(p for p in parts if p))
+        where = [f"{k} {v}" for k, v in (("agent", c.agent), ("team", c.team),
+                                         ("queue", c.queue), ("node", c.node)) if v]
+        self.subtitle.setToolTip("  ·  ".join(where))
         for role in Role:
             self.gauges[role].set_value(c.sentiment.get(role),
                                         c.sentiment_confidence.get(role))
@@ -177,13 +246,15 @@ class CallTile(QFrame):
         if key != self._badge_key:
             self._badge_key = key
             self._rebuild_badges()
-        self.tick_slow()
+            self.update_risk()  # an alert shows in the risk at once, not at the next tick
+        self.duration.setText(format_duration(c.duration(time.time())))
 
     def _rebuild_badges(self) -> None:
         while self.badges.count():
             item = self.badges.takeAt(0)
-            if item and item.widget():
-                item.widget().deleteLater()
+            widget = item.widget() if item else None
+            if widget is not None:
+                widget.deleteLater()
         rules: dict[str, str] = {}
         for alert in self.call.alerts:
             worst = rules.get(alert.rule)
@@ -214,6 +285,18 @@ class CallTile(QFrame):
             rows.append(f"<span style='color:{color}; font-weight:600'>{who}:</span> "
                         f"<span style='{style}'>{html.escape(s.text)}</span>")
         self.lines.setText("<br>".join(rows))
+
+    def context_menu(self) -> QMenu:
+        menu = QMenu(self)
+        action = menu.addAction("Unpin" if self.pinned else "Pin in place")
+        action.setToolTip("A pinned call keeps its place when the wall sorts (key P)")
+        action.triggered.connect(lambda: self.pinRequested.emit(self.call.id))
+        return menu
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        menu = self.context_menu()
+        menu.exec(event.globalPos())
+        menu.deleteLater()
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton:

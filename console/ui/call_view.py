@@ -31,6 +31,8 @@ from console.supervisor.controller import AudioState
 from console.ui.bridge import EngineBridge
 from console.ui.call_tile import format_duration, show_mode
 from console.ui.model import CallInfo, topic_label
+from console.ui.notes_panel import NotesPanel, live_lines
+from console.ui.scorecard_panel import ScorecardPanel
 from console.ui.theme import palette
 from console.ui.waveform import WaveformPlot
 from console.ui.widgets import sentiment_plot
@@ -220,6 +222,10 @@ class CallView(QWidget):
             caption.setProperty("muted", True)
             side.addWidget(caption)
             side.addWidget(widget, 1)
+        # Notes and bookmarks (console/ui/notes_panel.py): it marks lines on the rendered
+        # transcript itself, so the rendering below stays as it is.
+        self.notes = NotesPanel(self.transcript, lambda: live_lines(self.call))
+        side.addWidget(self.notes, 1)
         side_box = QWidget()
         side_box.setLayout(side)
 
@@ -263,6 +269,10 @@ class CallView(QWidget):
         layout.setContentsMargins(16, 14, 16, 14)
         layout.addLayout(head)
         layout.addWidget(self.pages, 1)
+        # The scorecard (console/ui/scorecard_panel.py) sits outside the pages: an ended
+        # call's stays for review after the wall has moved on (or emptied).
+        self.scorecard = ScorecardPanel(live=True)
+        layout.addWidget(self.scorecard)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 12, 12, 12)
         outer.addWidget(panel)
@@ -272,6 +282,9 @@ class CallView(QWidget):
 
     def show_call(self, call: CallInfo | None) -> None:
         self.call = call
+        self.notes.show_call(call.id if call is not None else None)
+        self.scorecard.follow(call.id if call is not None else None,
+                              call.title if call is not None else "")
         self._rendered_segments = -1
         self._follow = True
         self.dtmf.clear()

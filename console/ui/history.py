@@ -38,16 +38,19 @@ from console.store.db import connect, db_path
 from console.store.export_wav import NotRecorded, call_audio, export_wav
 from console.store.exports import FORMATS, file_name, render
 from console.store.queries import HIT_END, HIT_START, call_detail, list_calls
+from console.store.scorecards import items_of
 from console.ui.call_tile import format_duration
 from console.ui.model import topic_label
+from console.ui.notes_panel import NotesPanel, notes_cell, past_lines
 from console.ui.playback import RecordingPlayer
+from console.ui.scorecard_panel import ScorecardPanel, score_text
 from console.ui.theme import palette
 from console.ui.widgets import sentiment_plot
 
 __all__ = ["HistoryPanel"]
 
 COLUMNS = ("Started", "Duration", "From", "To", "Provider", "Topic", "State",
-           "Customer mood", "Alerts", "Match", "Call id")
+           "Customer mood", "Alerts", "Score", "Notes", "Match", "Call id")
 PERIODS = {"All time": None, "Today": "today", "Last 7 days": 7, "Last 30 days": 30}
 
 
@@ -112,7 +115,8 @@ class HistoryPanel(QWidget):
         self._closing = threading.Event()
 
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Search transcripts (e.g. refund, cancel my account)")
+        self.search.setPlaceholderText("Search transcripts and notes (e.g. refund, cancel my "
+                                       "account)")
         self.search.setClearButtonEnabled(True)
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
@@ -180,6 +184,12 @@ class HistoryPanel(QWidget):
         rl.addWidget(self.transcript, 3)
         rl.addWidget(self.trend, 1)
         rl.addWidget(self.events, 1)
+        self.notes = NotesPanel(self.transcript, lambda: past_lines(self.detail))
+        rl.addWidget(self.notes, 1)
+        # The call's scorecard: a review goes to the audit trail, then the list re-reads.
+        self.scorecard = ScorecardPanel(live=False)
+        self.scorecard.reviewed.connect(self._scorecard_reviewed)
+        rl.addWidget(self.scorecard)
 
         left = QWidget()
         ll = QVBoxLayout(left)
@@ -206,7 +216,10 @@ class HistoryPanel(QWidget):
     # --- background work -------------------------------------------------------------
 
     def _run(self, fn: Callable[[], Any], done: Signal) -> None:
-        future = self._pool.submit(fn)
+        try:
+            future = self._pool.submit(fn)
+        except RuntimeError:  # shut down: the window is closing, a late timer asked
+            return
         future.add_done_callback(lambda f: done.emit(
             f.result() if f.exception() is None else f"Could not read calls: {f.exception()}"))
 
@@ -249,8 +262,8 @@ class HistoryPanel(QWidget):
                       format_duration(c["duration_s"]) if c["duration_s"] else "live",
                       c["from"] or "", c["to"] or "", c["provider"],
                       topic_label(c.get("topic") or ""), c["state"],
-                      _mood(c["sentiment"]["customer"]), str(c["alert_count"] or ""), "",
-                      c["id"])
+                      _mood(c["sentiment"]["customer"]), str(c["alert_count"] or ""),
+                      score_text(c.get("scorecard")), notes_cell(c), "", c["id"])
             for col, value in enumerate(values):
                 item = QTableWidgetItem(value)
                 if col == COLUMNS.index("Alerts") and c["alert_count"]:
@@ -335,6 +348,14 @@ class HistoryPanel(QWidget):
         self.play_button.setToolTip("" if detail["recorded"] else
                                     "This call was not recorded (Settings > Calls > Record)")
         self.export_one.setEnabled(True)
+        self.notes.show_call(detail["id"], detail)
+        self.scorecard.show_stored(detail["id"], detail["from"] or "Unknown caller",
+                                   (detail.get("scorecard") or {}).get("checklist"),
+                                   items_of(detail))
+
+    def _scorecard_reviewed(self, call_id: str, action: str, detail: str) -> None:
+        self.audit.emit(call_id, action, detail)
+        QTimer.singleShot(400, self, self.refresh)  # the Score column, once the store has it
 
     # --- playback ----------------------------------------------------------------------
 

@@ -34,8 +34,9 @@ from PySide6.QtWidgets import (
 
 from console import APP_NAME
 from console.config import Settings
-from console.core.events import AlertRaised, CallEvent
+from console.core.events import CallEvent
 from console.supervisor.controller import AudioState, SupervisorAudio
+from console.ui.alert_feed import AlertFeed
 from console.ui.bridge import EngineBridge
 from console.ui.call_view import AUDIO_MISSING, CallView
 from console.ui.call_wall import CallWall
@@ -43,7 +44,9 @@ from console.ui.connection_panel import ConnectionPanel
 from console.ui.empty_state import EmptyState
 from console.ui.history import HistoryPanel
 from console.ui.model import CallsModel
+from console.ui.notes_controller import NotesController
 from console.ui.theme import app_icon
+from console.ui.wall_bar import WallBar
 
 __all__ = ["MainWindow"]
 
@@ -98,11 +101,26 @@ class MainWindow(QMainWindow):
         self.view.channelsChanged.connect(self._channels_changed)
         self.view.set_audio_prefs(settings.listen_volume, settings.listen_channels)
         self.live = QSplitter(Qt.Orientation.Horizontal)
-        self.live.addWidget(self.stack)
+        self.wall_bar = WallBar(self.wall, keys_on=self.live)  # sort, filters, search
+        wall_page = QWidget()
+        wall_column = QVBoxLayout(wall_page)
+        wall_column.setContentsMargins(0, 0, 0, 0)
+        wall_column.setSpacing(0)
+        wall_column.addWidget(self.wall_bar)
+        wall_column.addWidget(self.stack, 1)
+        self.live.addWidget(wall_page)
         self.live.addWidget(self.view)
         self.live.setStretchFactor(0, 3)
         self.live.setStretchFactor(1, 2)
         self.live.setSizes([860, 600])
+        # The team's alerts beside the call view: acknowledge and snooze go to the audit trail.
+        self.alert_feed = AlertFeed(lambda: self.settings.supervisor(),
+                                    lambda: self.settings.shift_end)
+        self.alert_feed.jumpRequested.connect(self._jump_to_call)
+        self.alert_feed.actionTaken.connect(self._audit)
+        self.live.addWidget(self.alert_feed)
+        self.live.setStretchFactor(2, 1)
+        self.live.setSizes([720, 480, 340])
         self.history = HistoryPanel(str(getattr(bridge.engine, "data_dir",
                                                 settings.data_path())))
         self.history.audit.connect(self._audit)
@@ -162,6 +180,11 @@ class MainWindow(QMainWindow):
         self.wall.selectionChanged.connect(self._selected)
         bridge.events.connect(self.on_events)
         self._shortcuts()
+        self.notes = NotesController(self)  # N: a note, M: bookmark a line (live and History)
+        # Scorecards (console/ui/scorecard_panel.py): a review goes to the audit trail.
+        for panel in (self.view.scorecard, self.history.scorecard):
+            panel.supervisor = lambda: self.settings.supervisor()
+        self.view.scorecard.reviewed.connect(self._audit)
 
         self.fast = QTimer(self)
         self.fast.setInterval(FAST_MS)
@@ -370,14 +393,34 @@ class MainWindow(QMainWindow):
                     else QSystemTrayIcon.MessageIcon.Warning)
             self.tray.showMessage(title, text, icon, 8000)
 
+    def _alerts_in(self, events: list[CallEvent]) -> None:
+        """Alerts into the feed; a notification (and the tone, when on) for each one nobody
+        snoozed or acknowledged already."""
+        for entry in self.alert_feed.take(events, self.model.calls):
+            ev = entry.alert
+            if ev.severity == "info":
+                continue
+            self.alert_feed.notified.append(entry.key)
+            self.notify(f"{ev.rule.replace('_', ' ').capitalize()} on {entry.title}",
+                        f"“{ev.text}”", ev.severity == "critical")
+            if ev.severity == "critical" and self.settings.alert_sound:
+                self.alert_feed.chime.play(self.settings.output_device)
+
+    def _jump_to_call(self, call_id: str) -> None:
+        """From the alert feed: the call selected on the wall and open in the call view."""
+        if call_id not in self.wall.tiles:
+            self.statusBar().showMessage("That call has ended: History has it.", 6000)
+            return
+        self.tabs.setCurrentWidget(self.live)
+        self.wall.select(call_id)
+        if self.view.call is None or self.view.call.id != call_id:
+            self._selected(call_id)
+
     def on_events(self, events: list[CallEvent]) -> None:
-        for ev in events:
-            if isinstance(ev, AlertRaised) and ev.severity != "info":
-                call = self.model.calls.get(ev.call_id)
-                who = call.title if call else ev.call_id
-                self.notify(f"{ev.rule.replace('_', ' ').capitalize()} on {who}",
-                            f"“{ev.text}”", ev.severity == "critical")
+        self.notes.on_events(events)
+        self.view.scorecard.on_events(events)
         changes = self.model.apply(events)
+        self._alerts_in(events)
         for call_id in changes.added:
             self.wall.add_call(self.model.calls[call_id])
         for call_id in changes.updated:
@@ -448,6 +491,9 @@ class MainWindow(QMainWindow):
 
     def tick_slow(self) -> None:
         self.wall.tick_slow()
+        for rule in self.alert_feed.tick():
+            self.statusBar().showMessage(f"Snooze over: {rule.replace('_', ' ')} alerts "
+                                         "notify again.", 8000)
         self.view.tick_slow()
         try:
             stats = self.bridge.stats()

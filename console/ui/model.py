@@ -25,7 +25,7 @@ from console.core.events import (
     TranscriptSegment,
 )
 
-__all__ = ["CallInfo", "CallsModel", "Changes", "TrackInfo"]
+__all__ = ["CallInfo", "CallsModel", "Changes", "TrackInfo", "stream_labels"]
 
 
 def topic_label(topic: str) -> str:
@@ -61,7 +61,12 @@ class CallInfo:
     sentiment_history: dict[Role, list[tuple[float, float]]] = field(default_factory=dict)
     alerts: list[AlertRaised] = field(default_factory=list)
     caller_name: str = ""
+    # Who and where, from the stream's custom parameters (the wall filters by them).
+    agent: str = ""
+    team: str = ""
+    queue: str = ""
     metrics: ConversationUpdate | None = None
+    transcript_rev: int = 0  # bumped with every transcript line (the wall's search caches)
     topic: str = ""  # what the call is about, as far as it has gone
     topic_confidence: float = 0.0
     # Who is talking, by the voice detector; empty without speech analysis (the tiles
@@ -82,7 +87,7 @@ class CallInfo:
         hears of them."""
         mine = [t for t in self.tracks if t.role is role]
         own = [t for t in mine if t.track == "inbound"]
-        return (own or mine or [None])[0]
+        return own[0] if own else mine[0] if mine else None
 
     def transcript(self) -> list[TranscriptSegment]:
         return sorted(self.segments.values(), key=lambda s: (s.start_s, s.segment_id))
@@ -95,6 +100,31 @@ def caller_name(params: dict[str, str]) -> str:
         if lower.get(key):
             return lower[key]
     return " ".join(p for p in (lower.get("firstname", ""), lower.get("lastname", "")) if p)
+
+
+LABEL_LIMIT = 80  # a custom parameter comes from the platform: kept short on screen
+# Spellings dial plans use (compared lower-case, without "_", "-" or spaces), best first.
+LABEL_KEYS: dict[str, tuple[str, ...]] = {
+    "agent": ("agentname", "agent", "agentid", "agentlogin", "agentuser", "agentemail",
+              "operator", "rep", "repname"),
+    "team": ("team", "teamname", "teamid", "agentteam", "group", "groupname"),
+    "queue": ("queue", "queuename", "queueid", "taskqueue", "callqueue", "skill",
+              "skillgroup", "huntgroup"),
+}
+
+
+def stream_labels(params: dict[str, str]) -> dict[str, str]:
+    """Agent, team and queue from the stream's custom parameters, where the dial plan passes
+    them (agent / agent_name / agentId, team, queue / queue_name...)."""
+    lower: dict[str, str] = {}
+    for k, v in params.items():
+        if isinstance(k, str) and isinstance(v, str):
+            key = k.strip().lower().replace("_", "").replace("-", "").replace(" ", "")
+            lower.setdefault(key, " ".join(v.split())[:LABEL_LIMIT])
+    out = {}
+    for field_name, keys in LABEL_KEYS.items():
+        out[field_name] = next((lower[k] for k in keys if lower.get(k)), "")
+    return out
 
 
 @dataclass
@@ -145,6 +175,9 @@ class CallsModel:
         if isinstance(ev, StreamOpened):
             call.streams += 1
             call.caller_name = call.caller_name or caller_name(ev.custom_parameters)
+            for name, value in stream_labels(ev.custom_parameters).items():
+                if value and not getattr(call, name):  # the first leg to say it wins
+                    setattr(call, name, value)
             call.codec = f"{ev.media_format.encoding}/{ev.media_format.sample_rate // 1000}k"
             if ev.codec_error:
                 call.problems.append(ev.codec_error)
@@ -157,6 +190,7 @@ class CallsModel:
             call.dtmf.append((ev.digit, ev.at_s))
         elif isinstance(ev, TranscriptSegment):
             call.segments[ev.segment_id] = ev
+            call.transcript_rev += 1
             ch.transcript.add(call.id)
         elif isinstance(ev, SentimentSample):
             call.sentiment[ev.speaker] = ev.score

@@ -155,8 +155,17 @@ class SettingsDialog(QDialog):
         self.sentiment.setRange(-1, 1)
         self.sentiment.setSingleStep(0.05)
         self.sentiment.setValue(settings.alert_sentiment_below)
+        self.alert_sound = QCheckBox("Play a short tone for critical alerts (not snoozed)")
+        self.alert_sound.setChecked(settings.alert_sound)
+        self.shift_end = QLineEdit(settings.shift_end)
+        self.shift_end.setPlaceholderText("HH:MM; empty: 8 hours after snoozing")
+        self.shift_end.setToolTip("When a rule snoozed for everyone \"until end of shift\" "
+                                  "comes back")
         self.alerts_file = QLineEdit(settings.alerts_file)
         self.alerts_file.setPlaceholderText("TOML with [[alerts.rules]]; empty: built-in rules")
+        self.scorecard_file = QLineEdit(settings.scorecard_file)
+        self.scorecard_file.setPlaceholderText("TOML with [[items]]; empty: the shipped "
+                                               "checklist")
         self.redaction = QCheckBox("Redact card numbers, SSNs, digit runs and keypad entry "
                                    "(nothing raw is stored)")
         self.redaction.setChecked(settings.redaction)
@@ -218,6 +227,9 @@ class SettingsDialog(QDialog):
                                     ("Overtalk after", self.overtalk),
                                     ("Customer sentiment below", self.sentiment),
                                     ("Alert rules file", self.alerts_file),
+                                    ("Scorecard checklist", self.scorecard_file),
+                                    ("", self.alert_sound),
+                                    ("Shift ends at", self.shift_end),
                                     ("", self.redaction)]),
             ("Audio and speech", [("Speakers", self.output), ("Microphone", self.input),
                                   ("", self.audio_note), ("Listening", self.channels),
@@ -300,6 +312,9 @@ class SettingsDialog(QDialog):
             alert_overtalk_s=self.overtalk.value(),
             alert_sentiment_below=self.sentiment.value(),
             alerts_file=self.alerts_file.text().strip(),
+            scorecard_file=self.scorecard_file.text().strip(),
+            alert_sound=self.alert_sound.isChecked(),
+            shift_end=self.shift_end.text().strip(),
             redaction=self.redaction.isChecked(),
             theme=self.theme.currentText(),
             supervisor_name=self.supervisor.text().strip(),

@@ -42,6 +42,12 @@ SAMPLES: list[ev.CallEvent] = [
     ev.ConversationUpdate("call-1", 30.5, 20.25, None, 4.0, 3, 1.5),
     ev.SpeechActivity("call-1", ev.Role.CUSTOMER, True, 6.0),
     ev.CallTopic("call-1", "billing", 0.82, 5.5),
+    ev.CallScorecard("call-1", "default", ({"name": "greeting", "label": "Greeting",
+                                            "weight": 1.0, "required": False, "passed": True,
+                                            "similarity": 0.71, "segment_id": "s1",
+                                            "speaker": "agent", "at_s": 0.5,
+                                            "text": "Hello, Acme, Sam speaking"},),
+                     True, 1796000080.0),
 ]
 
 

@@ -59,7 +59,7 @@ def test_a_note_on_one_console_reaches_every_console_and_its_store(
             book = notes.NoteBook()
             wait_until(lambda: [book.apply(e) for e in seen_by_bob
                                 if isinstance(e, SupervisorAction)]
-                       and book.notes("call-noted"))
+                       and book.notes("call-noted") and book.marked("call-noted"))
             assert book.notes("call-noted")[0].supervisor == "Ana"
             assert book.marked("call-noted") == {("customer", 1500)}
             # ...and both consoles' copies of the history keep it.

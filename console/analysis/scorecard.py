@@ -470,6 +470,12 @@ class ScorecardService:
     # --- the worker thread ----------------------------------------------------------------
 
     def _run(self) -> None:
+        # The model loads when the first call shows up, not at start: a console that is
+        # started and stopped without a call never loads it (nor has to leave it loading).
+        first = self._jobs.get()
+        if first is None or self._closing:
+            self.status = "off: closed"
+            return
         try:
             self._matcher = ScorecardMatcher(self.checklist, self._embedder)
             if self._closing:  # closed while loading: nothing to do
@@ -480,6 +486,7 @@ class ScorecardService:
             self.status = f"off: {exc}"
             log.warning("scorecards are off: %s", exc)
             return
+        self._take(first)
         while True:
             wait = self._next_due() - time.monotonic()
             try:

@@ -335,6 +335,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from console.config import ConfigError
     from console.engine import DataDirLocked
     from console.headless import serve
+    from console.process_exit import exit_now
 
     try:
         settings = _settings(args, record=args.record, transcribe=args.transcribe,
@@ -345,12 +346,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         logging.getLogger("console").warning(
             "authentication is off (--no-auth): anyone who can reach the port can stream")
     try:
-        return serve(settings)
+        code = serve(settings)
     except DataDirLocked as exc:
         raise SystemExit(f"coach-console: {exc}") from None
     except OSError as exc:
         raise SystemExit(f"coach-console: cannot listen on {settings.host}:{settings.port}: "
                          f"{exc.strerror or exc}") from None
+    exit_now(code)  # the store is closed: nothing left worth waiting for
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
@@ -490,6 +492,7 @@ def cmd_self_test(args: argparse.Namespace) -> int:
 
 def cmd_gui(args: argparse.Namespace) -> int:
     from console.config import ConfigError
+    from console.process_exit import exit_now
 
     try:
         settings = _settings(args)
@@ -503,9 +506,10 @@ def cmd_gui(args: argparse.Namespace) -> int:
     from console.engine import DataDirLocked
 
     try:
-        return run_gui(settings, demo=args.demo)
+        code = run_gui(settings, demo=args.demo)
     except DataDirLocked as exc:
         raise SystemExit(f"coach-console: {exc}") from None
+    exit_now(code)  # the engine is stopped and the store closed
 
 
 def main(argv: list[str] | None = None) -> int:

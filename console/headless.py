@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import logging
 import os
 import signal
@@ -25,6 +26,7 @@ from console.core.events import (
     TranscriptSegment,
 )
 from console.engine import Engine
+from console.process_exit import arm_exit_watchdog
 
 if TYPE_CHECKING:
     from console.team.node import TeamNode
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["EventPrinter", "serve"]
 
 STOP_DEADLINE_S = 4.5  # from SIGTERM to exit, whatever is stuck: supervisors wait about 5 s
+EXIT_WATCHDOG_S = 3.0  # beyond that deadline, for a loop that cannot even run it
 
 
 class EventPrinter:
@@ -107,7 +110,10 @@ async def _stop(engine: Engine, node: TeamNode | None) -> None:
 
 
 def serve(settings: Settings, out: TextIO = sys.stdout) -> int:
-    return asyncio.run(_serve(settings, out))
+    try:
+        return asyncio.run(_serve(settings, out))
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 async def _serve(settings: Settings, out: TextIO) -> int:
@@ -170,6 +176,9 @@ async def _serve(settings: Settings, out: TextIO) -> int:
     watcher = asyncio.ensure_future(_watch_transcription(engine, out))
     await stop.wait()
     print("shutting down", file=out, flush=True)
+    # Past the deadline below, the loop itself or the interpreter's exit is stuck: the stacks
+    # go to stderr and the process ends anyway.
+    arm_exit_watchdog(STOP_DEADLINE_S + EXIT_WATCHDOG_S)
     watcher.cancel()
     stopping = asyncio.ensure_future(_stop(engine, node))
     done, _ = await asyncio.wait({stopping}, timeout=STOP_DEADLINE_S)

@@ -470,23 +470,6 @@ class ScorecardService:
     # --- the worker thread ----------------------------------------------------------------
 
     def _run(self) -> None:
-        # The model loads when the first call shows up, not at start: a console that is
-        # started and stopped without a call never loads it (nor has to leave it loading).
-        first = self._jobs.get()
-        if first is None or self._closing:
-            self.status = "off: closed"
-            return
-        try:
-            self._matcher = ScorecardMatcher(self.checklist, self._embedder)
-            if self._closing:  # closed while loading: nothing to do
-                self.status = "off: closed"
-                return
-            self.status = "on"
-        except Exception as exc:  # a missing model: no scorecards, the console goes on
-            self.status = f"off: {exc}"
-            log.warning("scorecards are off: %s", exc)
-            return
-        self._take(first)
         while True:
             wait = self._next_due() - time.monotonic()
             try:
@@ -497,8 +480,29 @@ class ScorecardService:
                 if job is None:
                     self._finish()
                     return
+                # The model loads with the first line of speech, not at start: a console
+                # with no transcription (or no call) never loads it, nor is left loading it.
+                if (self._matcher is None and isinstance(job, TranscriptSegment)
+                        and not self._load()):
+                    return
                 self._take(job)
             self._score_due(time.monotonic())
+
+    def _load(self) -> bool:
+        if self._closing:
+            self.status = "off: closed"
+            return False
+        try:
+            self._matcher = ScorecardMatcher(self.checklist, self._embedder)
+        except Exception as exc:  # a missing model: no scorecards, the console goes on
+            self.status = f"off: {exc}"
+            log.warning("scorecards are off: %s", exc)
+            return False
+        if self._closing:  # closed while loading: nothing to do
+            self.status = "off: closed"
+            return False
+        self.status = "on"
+        return True
 
     def _next_due(self) -> float:
         dues = [d for c in self._calls.values() for d in (c.due, c.live_due, c.forget_at)
@@ -555,9 +559,8 @@ class ScorecardService:
                 del self._calls[call_id]
 
     def _score(self, call_id: str, call: _Call, *, final: bool) -> None:
-        assert self._matcher is not None
-        if not call.lines:
-            return
+        if not call.lines or self._matcher is None:
+            return  # nothing said (the model loads with the first line)
         try:
             items = self._matcher.fill(list(call.lines.values()), call.judged)
         except Exception:  # one call's trouble never stops the thread

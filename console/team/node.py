@@ -84,7 +84,8 @@ class TeamNode:
         self.opts = opts
         self.name = name
         self.subjects = Subjects(opts.team)
-        self.outbox = FactOutbox(name, self._subject_for, after=self._after_publish)
+        self.outbox = FactOutbox(name, self._subject_for, after=self._after_publish,
+                                 before=self._before_publish)
         self.nc: Any = None
         self.js: Any = None
         self.kv_calls: Any = None
@@ -191,14 +192,19 @@ class TeamNode:
             return  # engine-wide problems stay in this node's log and store
         self.outbox.put(event)
 
-    async def _after_publish(self, fact: Fact, seq: int) -> None:
+    async def _before_publish(self, fact: Fact) -> None:
+        # The summary goes first: a console subscribing while the start is published then
+        # finds the call in the summaries if the live start came before its subscription.
         ev = fact.event
         if isinstance(ev, CallStarted):
             await self._summary(ev.call_id, {
                 "id": ev.call_id, "node": self.name, "state": "active",
                 "provider": ev.provider.value, "from": ev.from_number, "to": ev.to_number,
-                "started_at": ev.started_at, "ended_at": None, "first_seq": seq})
-        elif isinstance(ev, StreamOpened):
+                "started_at": ev.started_at, "ended_at": None})
+
+    async def _after_publish(self, fact: Fact, seq: int) -> None:
+        ev = fact.event
+        if isinstance(ev, StreamOpened):
             await self._summary(ev.call_id, {"codec": ev.media_format.encoding,
                                              "stream_ids_add": ev.stream_id})
         elif isinstance(ev, CallEnded):

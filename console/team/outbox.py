@@ -36,17 +36,23 @@ HARD = 1_000_000
 BATCH = 256
 _REFRESH_ONLY = (SpeechActivity, SentimentSample, ConversationUpdate)
 
-# (subject, fact, acked seq) -> None: what to do once a fact is stored (KV summaries).
+# (fact, acked seq) -> None: what to do once a fact is stored (KV summaries).
 AfterPublish = Callable[[Fact, int], Awaitable[None]]
+# fact -> None: what must be true before anyone can see the fact (a new call's summary, so a
+# console joining at that moment finds the call either live or in the summaries). A failure
+# holds the batch back, as a failed publish does.
+BeforePublish = Callable[[Fact], Awaitable[None]]
 
 
 class FactOutbox:
     def __init__(self, author: str, subject_for: Callable[[CallEvent], str],
-                 after: AfterPublish | None = None) -> None:
+                 after: AfterPublish | None = None,
+                 before: BeforePublish | None = None) -> None:
         self.author = author
         self.run = uuid.uuid4().hex[:12]
         self.subject_for = subject_for
         self.after = after
+        self.before = before
         self._queue: deque[tuple[str, Fact]] = deque()
         self._n = 0
         self._wake = asyncio.Event()
@@ -108,6 +114,9 @@ class FactOutbox:
                 continue
             batch = [self._queue[i] for i in range(min(BATCH, len(self._queue)))]
             try:
+                if self.before is not None:
+                    for _subject, fact in batch:
+                        await self.before(fact)
                 acks = await self._publish(batch)
             except asyncio.CancelledError:
                 raise

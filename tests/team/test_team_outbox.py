@@ -107,6 +107,31 @@ async def test_team_outbox_publishes_in_order_with_msg_ids(nc: Client,
     assert seen == [(n, n) for n in range(1, len(events) + 1)]
 
 
+async def test_team_outbox_runs_before_ahead_of_the_publish_and_holds_on_failure(
+        nc: Client, outbox: FactOutbox) -> None:
+    js = nc.jetstream()
+    in_stream_when_seen: list[int] = []
+    fail = [2]
+
+    async def before(fact: Fact) -> None:
+        # What the stream holds when the hook runs: never this fact yet.
+        in_stream_when_seen.append((await js.stream_info(FACTS_STREAM)).state.messages)
+        if fail[0]:
+            fail[0] -= 1
+            raise RuntimeError("summary store away")
+
+    outbox.before = before
+    outbox.js = js
+    for i in range(3):
+        outbox.put(_action(i))
+    await _eventually(lambda: outbox.published == 3, timeout=20)
+    # Two failed tries held the whole batch back (nothing stored), then one pass published it.
+    assert in_stream_when_seen[:2] == [0, 0]
+    assert in_stream_when_seen[2:] == [0, 0, 0]
+    assert outbox.failures == 0
+    assert [f.event for _, _, f in await _stored(js)] == [_action(i) for i in range(3)]
+
+
 async def test_team_outbox_keeps_facts_until_the_bus_is_joined(nc: Client,
                                                                outbox: FactOutbox) -> None:
     for i in range(50):

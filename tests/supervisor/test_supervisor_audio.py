@@ -49,7 +49,7 @@ class Session:
         await asyncio.sleep(0.05)
 
 
-async def start_call(engine: Any, provider: str, legs: str, seconds: float = 6.0,
+async def start_call(engine: Any, provider: str, legs: str, seconds: float = 4.5,
                      params: dict[str, str] | None = None) -> tuple[asyncio.Task[CallResult],
                                                                       Any]:
     opts = SimOptions(url=engine.url, token="test-token", provider=provider, legs=legs,

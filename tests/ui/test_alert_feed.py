@@ -56,7 +56,7 @@ def test_alert_feed_acknowledge_snooze_audit_and_export(qapp, settings, qtbot) -
                                                  c.engine.loop).result(timeout=300)
         assert ready.startswith("on"), ready
         assert feed.empty.isVisible() and feed.list.count() == 0
-        plans, done = play(c, calls=1, seconds=0, speed=2.0, dialogue="angry-double-charge")
+        plans, done = play(c, calls=1, seconds=26, speed=3.0, dialogue="angry-double-charge")
         call_id = plans[0].call_key
         # Real speech recognition and meaning: "You charged me twice", "I'm cancelling my
         # account", "Get me a manager".

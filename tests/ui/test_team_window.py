@@ -28,7 +28,7 @@ def test_team_wall_listen_whisper_barge_through_the_bus(qapp, qtbot, tmp_path: P
     card = sound.card()
     bus = start_bus(tmp_path / "bus")
     node = Node(bus.url(), "east", tmp_path / "node")
-    sim = simulate(node.url, "--calls", "1", "--duration", "25", "--seed", "51",
+    sim = simulate(node.url, "--calls", "1", "--duration", "10", "--seed", "51",
                    "--out", str(tmp_path / "back.json"))
     apply_theme(qapp, "dark")
     settings = Settings(bus_url=bus.url(), data_dir=str(tmp_path / "console"),

@@ -11,7 +11,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from console.team.busserver import BusServer
 
@@ -106,6 +108,39 @@ def wait_until(predicate, timeout: float = 20.0, every: float = 0.2):  # type: i
             return last
         time.sleep(every)
     raise AssertionError(f"not true within {timeout} s (last: {last!r})")
+
+
+@contextlib.contextmanager
+def two_consoles(bus_url: str, tmp_path: Path, call_id: str
+                 ) -> Iterator[tuple[Any, Any, list[Any], Any]]:
+    """A node, Ana's and Bob's consoles (team engines on their threads) and one call on the
+    node from a provider on a real socket, seen by both consoles. Yields (ana, bob, what
+    Bob's window would be given, the provider's socket: closing it ends the call);
+    everything stops afterwards."""
+    from helpers import telnyx_start
+    from websockets.sync.client import connect
+
+    from console.config import Settings
+    from console.team.console import TeamEngine, TeamEngineThread
+
+    node = Node(bus_url, "east", tmp_path / "east")
+    ana, bob = (TeamEngine(Settings(bus_url=bus_url, data_dir=str(tmp_path / name.lower()),
+                                    supervisor_name=name).validate()) for name in ("Ana", "Bob"))
+    heard: list[Any] = []
+    bob.bus.subscribe(heard.append)
+    threads = [TeamEngineThread(ana), TeamEngineThread(bob)]
+    try:
+        for t in threads:
+            t.start(30)
+        with connect(node.url, additional_headers={"Authorization": "Bearer stream-token"}
+                     ) as ws:
+            ws.send(telnyx_start("t-" + call_id, call_id))
+            wait_until(lambda: call_id in ana.registry.calls and call_id in bob.registry.calls)
+            yield ana, bob, heard, ws
+    finally:
+        for t in threads:
+            t.stop()
+        node.stop()
 
 
 async def until(predicate, timeout: float = 20.0):  # type: ignore[no-untyped-def]

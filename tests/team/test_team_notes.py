@@ -7,18 +7,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import telnyx_start
-from team_support import Node, wait_until
-from websockets.sync.client import connect
+from team_support import two_consoles, wait_until
 
-from console.config import Settings
-from console.core.events import CallEvent, SupervisorAction
+from console.core.events import SupervisorAction
 from console.store import notes
 from console.store.db import connect as db_connect
 from console.store.db import db_path
 from console.store.queries import call_detail, list_calls
 from console.team.busserver import BusServer
-from console.team.console import TeamEngine, TeamEngineThread
+from console.team.console import TeamEngine
 
 
 def _store_notes(engine: TeamEngine, call_id: str) -> list[tuple[str, str]]:
@@ -34,44 +31,31 @@ def _store_notes(engine: TeamEngine, call_id: str) -> list[tuple[str, str]]:
 
 def test_a_note_on_one_console_reaches_every_console_and_its_store(
         bus: BusServer, tmp_path: Path) -> None:
-    node = Node(bus.url(), "east", tmp_path / "east")
-    ana = TeamEngine(Settings(bus_url=bus.url(), data_dir=str(tmp_path / "ana"),
-                              supervisor_name="Ana").validate())
-    bob = TeamEngine(Settings(bus_url=bus.url(), data_dir=str(tmp_path / "bob"),
-                              supervisor_name="Bob").validate())
-    seen_by_bob: list[CallEvent] = []
-    bob.bus.subscribe(seen_by_bob.append)
-    threads = [TeamEngineThread(ana), TeamEngineThread(bob)]
-    try:
-        for t in threads:
-            t.start(30)
-        with connect(node.url, additional_headers={"Authorization": "Bearer stream-token"}
-                     ) as ws:
-            ws.send(telnyx_start("tn1", "call-noted"))
-            wait_until(lambda: "call-noted" in ana.registry.calls
-                       and "call-noted" in bob.registry.calls)
-            wait_until(lambda: ana.replica is not None and bob.replica is not None)
-            # Ana's window publishes on its bus, as the N key does.
-            ana.bus.publish(notes.note_event("call-noted", 4.0, "Caller asked for a manager",
-                                             "Ana", note_id="e" * 32))
-            ana.bus.publish(notes.bookmark_event("call-noted", "customer", 1.5, True, "Ana"))
-            # Bob's console hears it live (its window folds it into the call's notes)...
-            book = notes.NoteBook()
-            wait_until(lambda: [book.apply(e) for e in seen_by_bob
-                                if isinstance(e, SupervisorAction)]
-                       and book.notes("call-noted") and book.marked("call-noted"))
-            assert book.notes("call-noted")[0].supervisor == "Ana"
-            assert book.marked("call-noted") == {("customer", 1500)}
-            # ...and both consoles' copies of the history keep it.
-            for engine in (ana, bob):
-                wait_until(lambda e=engine: _store_notes(e, "call-noted") == [
-                    ("Ana", "Caller asked for a manager")])
-            # Bob cannot take Ana's note back; his own note on the call is kept beside it.
-            bob.bus.publish(notes.delete_event("call-noted", "e" * 32, "Bob"))
-            bob.bus.publish(notes.note_event("call-noted", 9.0, "Escalated to Carla", "Bob"))
-            wait_until(lambda: len(_store_notes(ana, "call-noted")) == 2)
-            assert ("Ana", "Caller asked for a manager") in _store_notes(ana, "call-noted")
+    with two_consoles(bus.url(), tmp_path, "call-noted") as (ana, bob, seen_by_bob, ws):
+        wait_until(lambda: ana.replica is not None and bob.replica is not None)
+        # Ana's window publishes on its bus, as the N key does.
+        ana.bus.publish(notes.note_event("call-noted", 4.0, "Caller asked for a manager",
+                                         "Ana", note_id="e" * 32))
+        ana.bus.publish(notes.bookmark_event("call-noted", "customer", 1.5, True, "Ana"))
+        # Bob's console hears it live (its window folds it into the call's notes)...
+        book = notes.NoteBook()
+        wait_until(lambda: [book.apply(e) for e in seen_by_bob
+                            if isinstance(e, SupervisorAction)]
+                   and book.notes("call-noted") and book.marked("call-noted"))
+        assert book.notes("call-noted")[0].supervisor == "Ana"
+        assert book.marked("call-noted") == {("customer", 1500)}
+        # ...and both consoles' copies of the history keep it.
+        for engine in (ana, bob):
+            wait_until(lambda e=engine: _store_notes(e, "call-noted") == [
+                ("Ana", "Caller asked for a manager")])
+        # Bob cannot take Ana's note back; his own note on the call is kept beside it.
+        bob.bus.publish(notes.delete_event("call-noted", "e" * 32, "Bob"))
+        bob.bus.publish(notes.note_event("call-noted", 9.0, "Escalated to Carla", "Bob"))
+        wait_until(lambda: len(_store_notes(ana, "call-noted")) == 2)
+        assert ("Ana", "Caller asked for a manager") in _store_notes(ana, "call-noted")
+
         # The call ends; Ana adds a note to it as a past call, then takes back her first one.
+        ws.close()
         wait_until(lambda: ana.registry.calls["call-noted"].state != "active")
         ana.bus.publish(notes.note_event("call-noted", 20.0, "Manager called back", "Ana"))
         ana.bus.publish(notes.delete_event("call-noted", "e" * 32, "Ana"))
@@ -84,7 +68,3 @@ def test_a_note_on_one_console_reaches_every_console_and_its_store(
             assert list_calls(conn, search="asked") == []
         finally:
             conn.close()
-    finally:
-        for t in threads:
-            t.stop()
-        node.stop()

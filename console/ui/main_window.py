@@ -36,6 +36,7 @@ from console import APP_NAME
 from console.config import Settings
 from console.core.events import CallEvent
 from console.supervisor.controller import AudioState, SupervisorAudio
+from console.ui.agents_view import AgentsView
 from console.ui.alert_feed import AlertFeed
 from console.ui.bridge import EngineBridge
 from console.ui.call_view import AUDIO_MISSING, CallView
@@ -127,6 +128,12 @@ class MainWindow(QMainWindow):
         self.connection = ConnectionPanel()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.live, "Live calls")
+        # Agents (console/ui/agents_view.py): today per agent; reads the same store as History.
+        self.agents = AgentsView(lambda: str(getattr(self.bridge.engine, "data_dir",
+                                                     self.settings.data_path())),
+                                 lambda: self.model, lambda: self.settings)
+        self.agents.jumpRequested.connect(self._jump_to_call)
+        self.tabs.addTab(self.agents, "Agents")
         self.tabs.addTab(self.history, "History")
         self.tabs.addTab(self.connection, "Connect")
         self.tabs.currentChanged.connect(self._tab_changed)

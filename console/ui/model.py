@@ -24,8 +24,12 @@ from console.core.events import (
     TrackOpened,
     TranscriptSegment,
 )
+from console.core.labels import LABEL_KEYS, LABEL_LIMIT, stream_labels
 
-__all__ = ["CallInfo", "CallsModel", "Changes", "TrackInfo", "stream_labels"]
+# LABEL_KEYS, LABEL_LIMIT and stream_labels live in console.core.labels (the store reads
+# them too); they stay importable from here.
+__all__ = ["LABEL_KEYS", "LABEL_LIMIT", "CallInfo", "CallsModel", "Changes", "TrackInfo",
+           "stream_labels"]
 
 
 def topic_label(topic: str) -> str:
@@ -100,31 +104,6 @@ def caller_name(params: dict[str, str]) -> str:
         if lower.get(key):
             return lower[key]
     return " ".join(p for p in (lower.get("firstname", ""), lower.get("lastname", "")) if p)
-
-
-LABEL_LIMIT = 80  # a custom parameter comes from the platform: kept short on screen
-# Spellings dial plans use (compared lower-case, without "_", "-" or spaces), best first.
-LABEL_KEYS: dict[str, tuple[str, ...]] = {
-    "agent": ("agentname", "agent", "agentid", "agentlogin", "agentuser", "agentemail",
-              "operator", "rep", "repname"),
-    "team": ("team", "teamname", "teamid", "agentteam", "group", "groupname"),
-    "queue": ("queue", "queuename", "queueid", "taskqueue", "callqueue", "skill",
-              "skillgroup", "huntgroup"),
-}
-
-
-def stream_labels(params: dict[str, str]) -> dict[str, str]:
-    """Agent, team and queue from the stream's custom parameters, where the dial plan passes
-    them (agent / agent_name / agentId, team, queue / queue_name...)."""
-    lower: dict[str, str] = {}
-    for k, v in params.items():
-        if isinstance(k, str) and isinstance(v, str):
-            key = k.strip().lower().replace("_", "").replace("-", "").replace(" ", "")
-            lower.setdefault(key, " ".join(v.split())[:LABEL_LIMIT])
-    out = {}
-    for field_name, keys in LABEL_KEYS.items():
-        out[field_name] = next((lower[k] for k in keys if lower.get(k)), "")
-    return out
 
 
 @dataclass

@@ -167,6 +167,7 @@ class CallTile(QFrame):
             self.setProperty("selected", selected)
             self.style().unpolish(self)
             self.style().polish(self)
+        self.wave.set_selected(selected)  # it paints its own background
 
     def set_mode(self, mode: str) -> None:
         """"listening", "whispering", "barging" or "" (what the supervisor is doing)."""

@@ -123,7 +123,7 @@ class CallWall(QScrollArea):
     def _relayout(self) -> None:
         for tile in self.tiles.values():
             self._grid.removeWidget(tile)
-        for c in range(8):
+        for c in range(self._grid.columnCount()):
             self._grid.setColumnStretch(c, 0)
         visible = set(self.order)
         for call_id, tile in self.tiles.items():

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
@@ -40,7 +40,7 @@ from console.ui.agents_view import AgentsView
 from console.ui.alert_feed import AlertFeed
 from console.ui.bridge import EngineBridge
 from console.ui.call_view import AUDIO_MISSING, CallView
-from console.ui.call_wall import CallWall
+from console.ui.call_wall import TILE_WIDTH, CallWall
 from console.ui.connection_panel import ConnectionPanel
 from console.ui.empty_state import EmptyState
 from console.ui.history import HistoryPanel
@@ -58,6 +58,16 @@ SLOW_MS = 1000  # durations and the status bar
 # The view's buttons toggle; the keyboard's Space is push-to-talk (see eventFilter).
 _BUTTON_ACTIONS = {"listen": "listen_toggle", "whisper": "whisper_toggle",
                    "barge": "barge_toggle", "stop": "stop"}
+
+
+def live_pane_sizes(width: int) -> list[int]:
+    """Widths of the wall, the call view and the alert feed for a window `width` wide: the
+    feed and the call view get what they read well at, the wall all the rest (a 4K screen
+    shows 36 tiles), and never less than one tile."""
+    feed = min(420, max(280, int(width * 0.15)))
+    view = min(1000, max(440, int(width * 0.34)))
+    wall = max(TILE_WIDTH + 24, width - feed - view)
+    return [wall, view, feed]
 
 
 class MainWindow(QMainWindow):
@@ -111,17 +121,20 @@ class MainWindow(QMainWindow):
         wall_column.addWidget(self.stack, 1)
         self.live.addWidget(wall_page)
         self.live.addWidget(self.view)
-        self.live.setStretchFactor(0, 3)
-        self.live.setStretchFactor(1, 2)
-        self.live.setSizes([860, 600])
         # The team's alerts beside the call view: acknowledge and snooze go to the audit trail.
         self.alert_feed = AlertFeed(lambda: self.settings.supervisor(),
                                     lambda: self.settings.shift_end)
         self.alert_feed.jumpRequested.connect(self._jump_to_call)
         self.alert_feed.actionTaken.connect(self._audit)
         self.live.addWidget(self.alert_feed)
-        self.live.setStretchFactor(2, 1)
-        self.live.setSizes([720, 480, 340])
+        # Room goes to the wall: the call view and the feed have widths that read well and
+        # keep them as the window grows (live_pane_sizes), until the supervisor drags a
+        # divider; from then on the splitter is theirs.
+        for pane, stretch in enumerate((1, 0, 0)):
+            self.live.setStretchFactor(pane, stretch)
+        self._panes_follow = True
+        self.live.splitterMoved.connect(lambda *_: setattr(self, "_panes_follow", False))
+        self.live.setSizes(live_pane_sizes(1460))
         self.history = HistoryPanel(str(getattr(bridge.engine, "data_dir",
                                                 settings.data_path())))
         self.history.audit.connect(self._audit)
@@ -362,22 +375,27 @@ class MainWindow(QMainWindow):
         self.audioPrefsChanged.emit(self.view.volume.value() / 100.0, channels)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        # Every event of the application passes here (paints of every tile included): the
+        # type test comes first and costs one isinstance; anything else is not ours.
+        if not isinstance(event, QKeyEvent):
+            return False
         try:
-            return self._filter(watched, event)
+            return self._space_key(event)
         except RuntimeError:  # an object being torn down: an error here would linger in Qt
             return False
 
-    def _filter(self, watched: QObject, event: QEvent) -> bool:
+    def _space_key(self, event: QKeyEvent) -> bool:
+        if event.key() != Qt.Key.Key_Space or not self._space_is_ours():
+            return False
         kind = event.type()
-        if kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) and isinstance(
-                event, QKeyEvent) and event.key() == Qt.Key.Key_Space and self._space_is_ours():
-            if not event.isAutoRepeat():
-                down = kind == QEvent.Type.KeyPress
-                if down != self._space_down:
-                    self._space_down = down
-                    self._audio_key("ptt_down" if down else "ptt_up")
-            return True
-        return super().eventFilter(watched, event)
+        if kind not in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
+            return False  # a shortcut override and the like: left to Qt
+        if not event.isAutoRepeat():
+            down = kind == QEvent.Type.KeyPress
+            if down != self._space_down:
+                self._space_down = down
+                self._audio_key("ptt_down" if down else "ptt_up")
+        return True
 
     def _space_is_ours(self) -> bool:
         """Space is push-to-talk on the live calls page, unless the supervisor is typing."""
@@ -586,6 +604,11 @@ class MainWindow(QMainWindow):
         self.history.data_dir = str(getattr(bridge.engine, "data_dir", settings.data_path()))
         self.set_endpoint()
         self.stack.setCurrentWidget(self.empty)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self._panes_follow:
+            self.live.setSizes(live_pane_sizes(event.size().width()))
 
     def closeEvent(self, event: QCloseEvent) -> None:
         app = QApplication.instance()

@@ -25,6 +25,7 @@ class Palette:
     agent: str
     danger: str
     ok: str
+    selected: str  # a selected tile's background (the themes' QFrame#CallTile[selected])
 
     def role(self, role: Role) -> str:
         return self.customer if role is Role.CUSTOMER else self.agent
@@ -32,9 +33,9 @@ class Palette:
 
 _PALETTES = {
     "dark": Palette("#0f1419", "#161b22", "#30363d", "#e6edf3", "#8b949e", "#4fc3f7",
-                    "#ffb74d", "#f85149", "#3fb950"),
+                    "#ffb74d", "#f85149", "#3fb950", "#1a2230"),
     "light": Palette("#f6f8fa", "#ffffff", "#d0d7de", "#1f2328", "#59636e", "#0969da",
-                     "#bc4c00", "#cf222e", "#1a7f37"),
+                     "#bc4c00", "#cf222e", "#1a7f37", "#eaf2ff"),
 }
 _current = "dark"
 

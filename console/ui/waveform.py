@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
+from PySide6.QtCore import QEvent, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QPainter
 from PySide6.QtWidgets import QWidget
+from shiboken6 import wrapInstance
 
 from console.audio.ring import RingBuffer
 from console.core.events import Role
@@ -139,9 +140,14 @@ class WaveformPlot(pg.PlotWidget):  # type: ignore[misc]
         curve.setData(self._x, y + self._offset[role], connect="pairs", skipFiniteCheck=True)
 
 class TileWaveform(QWidget):
-    """The compact waveform of a wall tile. Same peaks as WaveformPlot, but the strokes are
-    turned into a path by pyqtgraph's array-to-path routine and painted straight onto a plain
-    widget: no graphics scene per tile, which is what many tiles on screen cost most."""
+    """The compact waveform of a wall tile. Same peaks as WaveformPlot, painted straight onto
+    a plain widget (no graphics scene per tile, which is what many tiles on screen cost most):
+    each column is a filled bar in a NumPy array of rectangles that QPainter reads in place
+    (filling rectangles is far cheaper than stroking lines), and the widget paints its own
+    background, so a refresh repaints this strip and nothing under it. Its background and
+    colours follow the tile's selection and the theme (`set_selected`, a style change)."""
+
+    BAR_PX = 2.0
 
     def __init__(self, seconds: float = 4.0, columns: int = 160,
                  parent: QWidget | None = None) -> None:
@@ -149,14 +155,35 @@ class TileWaveform(QWidget):
         self.seconds = seconds
         self.columns = columns
         self.gain = 3.0
-        pal = palette()
-        self._pens = {role: QPen(QColor(pal.role(role)), 2) for role in Role}
-        for pen in self._pens.values():
-            pen.setCosmetic(True)
+        self.selected = False
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.background = QColor()
+        self._brushes: dict[Role, QBrush] = {}
+        self.restyle()
         self._history: dict[Role, PeakHistory | None] = dict.fromkeys(Role)
-        self._paths: dict[Role, QPainterPath] = {}
-        self._y = {role: np.zeros(columns * 2, np.float32) for role in Role}
+        self._silent = np.zeros(columns, np.float32)
+        self._hi = np.zeros(columns, np.float32)  # scratch for one track's scaled peaks
+        self._lo = np.zeros(columns, np.float32)
+        # (x, y, width, height) per column in widget pixels, laid out as QRectF arrays are.
+        self._rects = {role: np.zeros((columns, 4), np.float64) for role in Role}
+        self._stale = True  # the bars no longer match the peaks or the size
         self._geometry = (0, 0)
+
+    def restyle(self) -> None:
+        pal = palette()
+        self.background = QColor(pal.selected if self.selected else pal.panel)
+        self._brushes = {role: QBrush(QColor(pal.role(role))) for role in Role}
+        self.update()
+
+    def set_selected(self, selected: bool) -> None:
+        if selected != self.selected:
+            self.selected = selected
+            self.restyle()
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.StyleChange:  # the theme was switched
+            self.restyle()
+        super().changeEvent(event)
 
     def update_from(self, rings: dict[Role, RingBuffer | None]) -> None:
         changed = False
@@ -164,38 +191,55 @@ class TileWaveform(QWidget):
             ring = rings.get(role)
             hist = self._history[role]
             if ring is None:
-                if hist is not None:
+                if hist is not None:  # the track went away: flat from now on
                     self._history[role] = None
-                    self._y[role][:] = 0
                     changed = True
                 continue
             hist = self._history[role] = PeakHistory.following(ring, self.seconds,
                                                                self.columns, hist)
-            if hist.advance():
-                y = self._y[role]
-                y[0::2] = np.clip(hist.lo * self.gain, -0.95, 0.0)
-                y[1::2] = np.maximum(np.clip(hist.hi * self.gain, 0.0, 0.95), y[0::2] + 0.03)
-                changed = True
+            changed |= hist.advance()
         if changed:
-            self._paths.clear()
+            self._stale = True
             self.update()
 
     def level(self, role: Role) -> float:
         hist = self._history[role]
         return hist.recent_peak() if hist is not None else 0.0
 
-    def paintEvent(self, _event: object) -> None:
-        w, h = self.width(), self.height()
+    def _layout(self, w: int, h: int) -> None:
         if (w, h) != self._geometry:
             self._geometry = (w, h)
-            self._paths.clear()
-        p = QPainter(self)
+            x = (np.arange(self.columns, dtype=np.float64) + 0.5) * (w / self.columns)
+            for rects in self._rects.values():
+                rects[:, 0] = x - self.BAR_PX / 2
+                rects[:, 2] = self.BAR_PX
         half = h / 4.0  # each track gets half the height, centred on its own line
-        x = np.repeat((np.arange(self.columns, dtype=np.float64) + 0.5) * (w / self.columns), 2)
+        hi, lo = self._hi, self._lo
         for role, centre in ((Role.CUSTOMER, h * 0.25), (Role.AGENT, h * 0.75)):
-            path = self._paths.get(role)
-            if path is None:
-                y = centre - self._y[role].astype(np.float64) * half
-                path = self._paths[role] = pg.arrayToQPath(x, y, connect="pairs")
-            p.setPen(self._pens[role])
-            p.drawPath(path)
+            hist = self._history[role]
+            rects = self._rects[role]
+            np.multiply(hist.hi if hist else self._silent, self.gain, out=hi)
+            np.minimum(hi, 0.95, out=hi)
+            np.maximum(hi, 0.0, out=hi)
+            np.multiply(hist.lo if hist else self._silent, self.gain, out=lo)
+            np.maximum(lo, -0.95, out=lo)
+            np.minimum(lo, 0.0, out=lo)
+            np.subtract(hi, lo, out=lo)  # lo now holds the bar's extent
+            np.multiply(hi, -half, out=rects[:, 1])
+            rects[:, 1] += centre
+            np.multiply(lo, half, out=rects[:, 3])
+            np.maximum(rects[:, 3], 1.0, out=rects[:, 3])  # silence: a one-pixel line
+        self._stale = False
+
+    def paintEvent(self, _event: object) -> None:
+        w, h = self.width(), self.height()
+        if self._stale or (w, h) != self._geometry:
+            self._layout(w, h)
+        p = QPainter(self)
+        p.fillRect(self.rect(), self.background)
+        p.setPen(Qt.PenStyle.NoPen)
+        for role in (Role.CUSTOMER, Role.AGENT):
+            p.setBrush(self._brushes[role])
+            # The array's memory read as QRectF[columns]: no Python object per bar.
+            p.drawRects(wrapInstance(self._rects[role].ctypes.data, QRectF), self.columns)
+        p.end()

@@ -101,8 +101,10 @@ class CallTile(QFrame):
         self.risk_why = QLabel()  # the top reasons, in words
         self.risk_why.setProperty("muted", True)
         self.risk_why.setStyleSheet("font-size: 8pt;")
-        # Fixed height: a reason appearing must not resize the tile (and the grid).
-        self.risk_why.setFixedHeight(self.risk_why.fontMetrics().height() + 2)
+        # Fixed height, that of a badge: a reason or a badge appearing must not resize the
+        # tile (and the grid).
+        self.risk_why.setFixedHeight(max(self.risk_why.fontMetrics().height() + 2,
+                                         self.risk_chip.sizeHint().height()))
         self.risk_why.setMinimumWidth(1)
         self.risk_why.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
 
@@ -115,7 +117,11 @@ class CallTile(QFrame):
         sub = QHBoxLayout()
         sub.addWidget(self.subtitle, 1)
         sub.addWidget(self.mode)
-        sub.addLayout(self.badges)
+        # The alert badges share a row with the risk's reasons, not with the subtitle: who
+        # and where stays readable however many rules fired.
+        why = QHBoxLayout()
+        why.addWidget(self.risk_why, 1)
+        why.addLayout(self.badges)
 
         self.wave = TileWaveform(seconds=4.0, columns=160)
         self.wave.setFixedHeight(64)
@@ -145,7 +151,7 @@ class CallTile(QFrame):
         layout.setSpacing(6)
         layout.addLayout(head)
         layout.addLayout(sub)
-        layout.addWidget(self.risk_why)
+        layout.addLayout(why)
         layout.addWidget(self.wave)
         layout.addLayout(people)
         layout.addWidget(self.lines)

@@ -16,6 +16,7 @@ from console import APP_ID
 from console.config import Settings
 from console.core.events import AlertRaised, Role, SentimentSample, TranscriptSegment
 from console.ui.app import Console
+from console.ui.history import COLUMNS
 from console.ui.theme import app_icon, apply_theme
 
 
@@ -26,6 +27,10 @@ def main() -> int:
     ap.add_argument("--wait", type=float, default=12.0, help="seconds of demo before shots")
     ap.add_argument("--annotate", action="store_true",
                     help="add sample transcript/sentiment events to show those views")
+    ap.add_argument("--shift", action="store_true",
+                    help="a supervisor's shift: the wall sorted by risk, the alert feed, a "
+                         "past call's scorecard and the Agents tab (give the demo a minute "
+                         "or more with --wait, so calls have ended and been scored)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -64,10 +69,38 @@ def main() -> int:
             console.audio.request(call, "whisper")
 
     def shoot() -> None:
+        if args.shift:
+            w.wall_bar.sort_buttons["risk"].click()
+            QTimer.singleShot(600, shift_wall)
+            return
         w.grab().save(str(out / f"wall{suffix}.png"))
         w.view.grab().save(str(out / f"call-view{suffix}.png"))
         w.tabs.setCurrentWidget(w.connection)
         QTimer.singleShot(300, finish)
+
+    def shift_wall() -> None:
+        w.grab().save(str(out / f"shift-wall{suffix}.png"))
+        w.alert_feed.grab().save(str(out / f"alert-feed{suffix}.png"))
+        w.tabs.setCurrentWidget(w.agents)
+        QTimer.singleShot(1500, shift_agents)
+
+    def shift_agents() -> None:
+        w.grab().save(str(out / f"agents{suffix}.png"))
+        w.tabs.setCurrentWidget(w.history)
+        QTimer.singleShot(1500, shift_history)
+
+    def shift_history() -> None:
+        table, score, key = w.history.table, COLUMNS.index("Score"), COLUMNS.index("Call id")
+        scored = [r for r in range(table.rowCount()) if table.item(r, score) is not None
+                  and table.item(r, score).text().strip() not in ("", "—")]
+        call_id = table.item(scored[0] if scored else 0, key).text()
+        w.history.open_call(call_id)
+        QTimer.singleShot(1500, shift_scorecard)
+
+    def shift_scorecard() -> None:
+        w.grab().save(str(out / f"history-scorecard{suffix}.png"))
+        w.history.scorecard.grab().save(str(out / f"scorecard{suffix}.png"))
+        finish()
 
     def finish() -> None:
         w.grab().save(str(out / f"connect{suffix}.png"))

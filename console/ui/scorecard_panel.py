@@ -263,11 +263,15 @@ class ScorecardPanel(QFrame):
         self.confirm_all.setVisible(card.final)
         final, auto = score(card.items), score(card.items, reviewed=False)
         reviewed = sum(i.reviewed_passed is not None for i in card.items)
-        self.heading.setText("Scorecard" + ("" if card.final else " (live)")
-                             + (f" · {final:.0f} %" if final is not None else ""))
-        bits = [f"automatic {auto:.0f} %" if auto is not None else "",
+        if card.final:
+            self.heading.setText("Scorecard" + (f" · {final:.0f} %" if final is not None
+                                                else ""))
+        else:  # mid-call an item not met yet is not missed: no score until the end
+            met = sum(bool(i.verdict) for i in card.items)
+            self.heading.setText(f"Scorecard (live) · {met} of {len(card.items)} met so far")
+        bits = [f"automatic {auto:.0f} %" if auto is not None and card.final else "",
                 f"{reviewed} of {len(card.items)} reviewed" if card.final else
-                "updates as the call goes on; final when it ends",
+                "updates as the call goes on; scored when it ends",
                 f"checklist {card.checklist}" if card.checklist else ""]
         if self.live and self.pinned and card.title:
             bits.insert(0, f"ended call: {card.title}")
@@ -284,10 +288,13 @@ class ScorecardPanel(QFrame):
                    f"{item.review} by {item.reviewed_by or 'supervisor'}"
                    + (time.strftime(" %H:%M", time.localtime(item.reviewed_at))
                       if item.reviewed_at else ""))
-            verdict = QTableWidgetItem(f"{'✓ met' if ok else '✗ missed'} · {how}")
+            waiting = not ok and not card.final  # the call may still meet it
+            mark = "✓ met" if ok else "○ not yet" if waiting else "✗ missed"
+            verdict = QTableWidgetItem(f"{mark} · {how}")
             verdict.setToolTip(how + ("" if item.review is None else
                                       f" (automatic: {'met' if item.passed else 'missed'})"))
-            verdict.setForeground(_color(pal.ok if ok else pal.danger))
+            verdict.setForeground(_color(pal.ok if ok else pal.muted if waiting
+                                         else pal.danger))
             self.table.setItem(row, 1, verdict)
             self.table.setItem(row, 2, self._evidence(item))
             self.table.setCellWidget(row, 3, self._review_buttons(item, card.final))

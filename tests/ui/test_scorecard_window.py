@@ -136,3 +136,25 @@ def test_scorecard_fills_at_call_end_and_takes_overrides(console, qtbot, tmp_pat
     assert "Scorecard (default)" in txt and "overridden by Dana Reyes" in txt
     csv_text = next(out.glob("*.csv")).read_text()
     assert "scorecard_item" in csv_text and "resolution_offered" in csv_text
+
+
+def test_a_live_scorecard_counts_what_is_met_and_misses_nothing_yet(qapp) -> None:  # type: ignore[no-untyped-def]
+    """Mid-call an item not met yet is not a miss: no 0 % while a required item is open."""
+    from console.analysis.scorecard import ItemResult
+    from console.core.events import CallScorecard
+    from console.ui.scorecard_panel import ScorecardPanel
+
+    greeting = ItemResult("greeting", "Greeting", 1.0, False, True, 0.8, "s1", "agent", 0.5,
+                          "Northwind Mobile, this is Priya.")
+    identity = ItemResult("identity_verified", "Identity verified", 2.0, True, False)
+    panel = ScorecardPanel(live=True)
+    panel.follow("call-1", "+14155550100")
+    panel.on_events([CallScorecard("call-1", "default", (greeting.to_wire(),
+                                                         identity.to_wire()), final=False)])
+    assert panel.heading.text() == "Scorecard (live) · 1 of 2 met so far"
+    assert panel.table.item(1, 1).text().startswith("○ not yet")
+    assert "0 %" not in panel.heading.text() + panel.summary.text()
+    panel.on_events([CallScorecard("call-1", "default", (greeting.to_wire(),
+                                                         identity.to_wire()), final=True)])
+    assert panel.heading.text() == "Scorecard · 0 %"  # the call ended without it
+    assert panel.table.item(1, 1).text().startswith("✗ missed")

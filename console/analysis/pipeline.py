@@ -59,7 +59,16 @@ def _mask_digits(text: str) -> str:
     return _DIGIT_RUN.sub(lambda m: "#" * len(m.group(0)), text)
 Pcm = npt.NDArray[np.int16]
 _ROLE_COUNT = len(Role)
-REDACTION_GRACE_S = 120.0  # a call's redaction memory outlives it by this much
+# An ended call's memory (talk figures, sentiment trend, alert cool-downs, topic, redaction)
+# outlives it: the speech workers are seconds behind, more on a loaded machine, and lines
+# that come after the end must extend the call, not start it again. It is kept this long
+# after the end, longer while utterances of the call are still out for text (never longer
+# than CALL_LATE_MAX_S), and for at most MAX_ENDED_CALLS ended calls (the oldest goes first).
+CALL_GRACE_S = 120.0
+CALL_LATE_MAX_S = 600.0
+CALL_LATE_POLL_S = 15.0  # past the grace, how often a call still waiting for text is looked at
+MAX_ENDED_CALLS = 1024
+MAX_GONE_CALLS = 10_000  # forgotten calls remembered as such (a line of one has no figures)
 MAX_REDACTED_CALLS = 1024  # calls with redaction memory at once (the oldest is dropped)
 # A final segment whose last digits may begin a card is held back until that is decided
 # (see CallRedactor), but never longer than this after its text came: speech workers that
@@ -78,6 +87,9 @@ class _CallState:
     now_s: float = 0.0
     last_speech_s: float = 0.0
     overlap_from: float | None = None
+    # Made again for a line that came after the call was forgotten: its figures would cover
+    # that line alone and replace the call's whole-call ones, so none are published.
+    partial: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,7 +161,9 @@ class AnalysisPipeline:
         self._in_flight: dict[str, dict[str, tuple[Role, float, float]]] = {}
         self._tracks: dict[str, dict[str, TrackState]] = {}  # call -> live tracks by key
         self._speech_from: dict[str, float] = {}  # track key -> call time speech began
-        self._ended: set[str] = set()
+        # Ended calls still remembered -> loop time they ended, the oldest end first.
+        self._ended: dict[str, float] = {}
+        self._gone: dict[str, None] = {}  # calls forgotten after their end (the latest)
         self._closed = False
         # How late the voice detector can tell that speech began (pre-roll plus its window).
         self._vad_lag_s = self.vad_settings.pre_roll_s + self.vad_settings.window / 50
@@ -164,7 +178,7 @@ class AnalysisPipeline:
             entry = self._segmenters[track.key] = (Segmenter(track.rate, self.vad_settings),
                                                    offset)
             self._tracks.setdefault(track.call_id, {})[track.key] = track
-            self._ended.discard(track.call_id)
+            self._live_again(track.call_id)
         segmenter, offset = entry
         for utt in segmenter.feed(pcm):
             self._utterance(track, utt, offset)
@@ -177,8 +191,20 @@ class AnalysisPipeline:
     def _state(self, call_id: str) -> _CallState:
         state = self._calls.get(call_id)
         if state is None:
-            state = self._calls[call_id] = _CallState(AlertEngine(call_id, self.alert_settings))
+            gone = call_id in self._gone
+            state = self._calls[call_id] = _CallState(AlertEngine(call_id, self.alert_settings),
+                                                      partial=gone)
+            if gone:  # text long after the end: what it makes again is let go again
+                self._mark_ended(call_id)
         return state
+
+    def _live_again(self, call_id: str) -> None:
+        """A track of the call opened: it is live (again, for a call that comes back)."""
+        self._ended.pop(call_id, None)
+        if self._gone.pop(call_id, None) is not None:
+            state = self._calls.get(call_id)
+            if state is not None:
+                state.partial = False
 
     def _timeline(self, track: TrackState, speaking: bool, now_s: float) -> None:
         """Live overtalk and silence, from both speakers' voice activity."""
@@ -265,11 +291,11 @@ class AnalysisPipeline:
         audio = resample(utt.audio, utt.rate, RATE).astype(np.float32) / 32768.0
         meta = _Meta(sid, track.role, round(offset + utt.start_s, 2),
                      round(offset + utt.end_s, 2), self.loop.time(), track=track.key)
-        if self.redaction:  # a number held back waits for this one's text
-            in_flight = self._in_flight.setdefault(track.call_id, {})
-            in_flight[sid] = (track.role, meta.start_s, meta.ended_at)
-            if len(in_flight) > MAX_IN_FLIGHT:
-                del in_flight[next(iter(in_flight))]
+        # A number held back waits for this one's text; an ended call's memory too.
+        in_flight = self._in_flight.setdefault(track.call_id, {})
+        in_flight[sid] = (track.role, meta.start_s, meta.ended_at)
+        if len(in_flight) > MAX_IN_FLIGHT:
+            del in_flight[next(iter(in_flight))]
         language = self._languages.get(track.key)
         if self.translator is not None and language != "en":
             self.translator.submit(Job(next(self._ids), track.call_id, audio, meta,
@@ -422,6 +448,8 @@ class AnalysisPipeline:
         self._topics[call_id] = (tracker, shown)
 
     def _publish_metrics(self, call_id: str, state: _CallState) -> None:
+        if state.partial:
+            return
         m = conversation_metrics(state.spoken.get(Role.CUSTOMER, []),
                                  state.spoken.get(Role.AGENT, []), state.now_s)
         self.bus.publish(ConversationUpdate(call_id, m.customer_talk_s, m.agent_talk_s,
@@ -432,8 +460,10 @@ class AnalysisPipeline:
         entry = self._redactors.get(call_id)
         if entry is None:
             if len(self._redactors) >= MAX_REDACTED_CALLS:
-                # Text that came back long after its call ended: the oldest memory goes.
-                self._forget(next(iter(self._redactors)))
+                # The oldest memory goes (an ended call's first), the call's figures stay.
+                oldest = next((c for c in self._redactors if c in self._ended),
+                              next(iter(self._redactors)))
+                self._drop_redaction(oldest)
             entry = self._redactors[call_id] = (CallRedactor(), {})
         return entry
 
@@ -511,7 +541,7 @@ class AnalysisPipeline:
         self._release(call_id, self._due(call_id))
         self._schedule(call_id)
 
-    def _forget(self, call_id: str) -> None:
+    def _drop_redaction(self, call_id: str) -> None:
         """Drop a call's redaction memory; anything it still held is published first."""
         entry = self._redactors.get(call_id)
         if entry is not None:
@@ -522,9 +552,30 @@ class AnalysisPipeline:
         self._redactors.pop(call_id, None)
         self._held.pop(call_id, None)
         self._clock.pop(call_id, None)
+
+    def _forget(self, call_id: str) -> None:
+        """Drop everything kept of an ended call (its redaction memory published first)."""
+        self._drop_redaction(call_id)
         self._in_flight.pop(call_id, None)
-        self._ended.discard(call_id)
         self._topics.pop(call_id, None)
+        self._calls.pop(call_id, None)
+        if self._ended.pop(call_id, None) is not None:
+            self._gone[call_id] = None
+            if len(self._gone) > MAX_GONE_CALLS:
+                del self._gone[next(iter(self._gone))]
+
+    def _expire(self, call_id: str, ended_at: float) -> None:
+        """The grace after a call's end is over: forget it, unless it came back (or ended
+        again since: a later timer decides) or text of its utterances is still coming."""
+        if self._ended.get(call_id) != ended_at:
+            return
+        now = self.loop.time()
+        waiting = any(now - sent < CALL_LATE_MAX_S
+                      for _, _, sent in self._in_flight.get(call_id, {}).values())
+        if waiting and now - ended_at < CALL_LATE_MAX_S:
+            self.loop.call_later(CALL_LATE_POLL_S, self._expire, call_id, ended_at)
+            return
+        self._forget(call_id)
 
     def _flush_all(self) -> None:
         for call_id in list(self._redactors):
@@ -547,14 +598,18 @@ class AnalysisPipeline:
     def call_ended(self, call_id: str) -> None:
         # Nobody speaks any more: held segments go out as soon as the text of the
         # utterances still being transcribed is back (at once when there are none).
-        self._ended.add(call_id)
+        self._mark_ended(call_id)
         if self.redaction:
             self._settle(call_id)
-        self._calls.pop(call_id, None)
-        # The last utterances are still being transcribed: keep the call's redaction memory
-        # a while for them, then let it go, with the state their text made again.
-        self.loop.call_later(REDACTION_GRACE_S, self._forget, call_id)
-        self.loop.call_later(REDACTION_GRACE_S, self._calls.pop, call_id, None)
+
+    def _mark_ended(self, call_id: str) -> None:
+        """The last utterances are still being transcribed: the call's memory is kept for
+        their text (its figures, trend and cool-downs go on), then let go (_expire)."""
+        self._ended.pop(call_id, None)  # ended again: the newest end
+        ended_at = self._ended[call_id] = self.loop.time()
+        while len(self._ended) > MAX_ENDED_CALLS:
+            self._forget(next(iter(self._ended)))
+        self.loop.call_later(CALL_GRACE_S, self._expire, call_id, ended_at)
 
     def close(self) -> None:
         """Stop the speech workers; segments still held back are published as they stand

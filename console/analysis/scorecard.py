@@ -516,8 +516,9 @@ class ScorecardService:
             return
         call = self._calls.get(call_id)
         if call is None:
-            if isinstance(ev, CallEnded):
-                return  # nothing was said that we saw
+            # A call that ends before we saw it start (its start was not taken) is
+            # remembered as ended all the same: its lines may still be on their way from
+            # the speech workers, and are then scored as a late call's are.
             self._make_room()
             call = self._calls[call_id] = _Call()
         call.touched = now

@@ -12,8 +12,9 @@ History's per call, then sums or averages over the agent's calls:
   1 - talk_ratio (the stored ratio is the CUSTOMER's share), weighted by how much was said;
 - customer mood: History's "Customer mood" (the mean sentiment of the customer's final
   segments), averaged over the calls that have one, each call counting once;
-- alerts: all raised, and those of critical rules (the store keeps an alert's rule, not its
-  severity: `critical_rules` names them; by default the shipped rules' critical ones);
+- alerts: all raised, and the critical ones: by the severity each was raised with, or for
+  rows stored before severities were kept, by rule (`critical_rules`; by default the
+  shipped rules' critical ones);
 - scorecard average: each scored call's score as History shows it (weighted % of items met
   after the supervisor's reviews, 0 when a required item is missed), averaged.
 
@@ -135,7 +136,8 @@ mood AS (
 ),
 alerted AS (
     SELECT d.agent, COUNT(*) AS alerts,
-           SUM(a.rule IN (SELECT value FROM json_each(:critical))) AS critical
+           SUM(COALESCE(a.severity = 'critical',
+                        a.rule IN (SELECT value FROM json_each(:critical)))) AS critical
     FROM day d JOIN alerts a ON a.call_id = d.id GROUP BY d.agent
 ),
 scores AS (  -- console.analysis.scorecard.score, per call, after reviews

@@ -232,6 +232,13 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (call_id, item)
     );
     """,
+    # An alert's severity as raised (the Agents view counts criticals by it; older rows keep
+    # NULL and are judged by their rule), and the customer's lines found without a scan of
+    # every line of the day (the Agents view's mood).
+    """
+    ALTER TABLE alerts ADD COLUMN severity TEXT;
+    CREATE INDEX segments_speaker ON segments(call_id, speaker, sentiment);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -68,8 +68,9 @@ def to_txt(call: dict[str, Any]) -> str:
     for d in call["dtmf"]:
         events.append((float(d["at_s"]), f"[{_clock(d['at_s'], '.')[:-4]}] (keypad {d['digit']})"))
     for a in call["alerts"]:
-        events.append((float(a["at_s"]), f"[{_clock(a['at_s'], '.')[:-4]}] ALERT {a['rule']}: "
-                                         f"{a['text']}"))
+        level = f" ({a['severity']})" if a.get("severity") else ""
+        events.append((float(a["at_s"]), f"[{_clock(a['at_s'], '.')[:-4]}] ALERT {a['rule']}"
+                                         f"{level}: {a['text']}"))
     # Bookmarks and notes after what happened at the same moment (the sort is stable).
     events += txt_events(call, lambda s: _clock(s, ".")[:-4])
     events += alert_audit.txt_events(call, lambda s: _clock(s, ".")[:-4])  # ack, snooze

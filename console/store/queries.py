@@ -209,7 +209,8 @@ def call_detail(conn: sqlite3.Connection, call_id: str) -> dict[str, Any]:
                               (cid,))
     ]
     out["alerts"] = [
-        {"rule": a["rule"], "speaker": a["speaker"], "at_s": a["at_s"], "text": a["text"]}
+        {"rule": a["rule"], "speaker": a["speaker"], "at_s": a["at_s"], "text": a["text"],
+         "severity": a["severity"]}
         for a in conn.execute("SELECT * FROM alerts WHERE call_id = ? ORDER BY at_s, id", (cid,))
     ]
     out["sentiment_samples"] = [

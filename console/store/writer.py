@@ -700,9 +700,10 @@ class StoreWriter:
             store_scorecard(x, ev)
         elif isinstance(ev, AlertRaised):
             x(
-                "INSERT INTO alerts (call_id, rule, speaker, at_s, text) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO alerts (call_id, rule, speaker, at_s, text, severity) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 (ev.call_id, ev.rule, ev.speaker.value if ev.speaker else None, ev.at_s,
-                 ev.text),
+                 ev.text, ev.severity),
             )
         elif isinstance(ev, StreamProblem) and ev.call_id is not None:
             x(

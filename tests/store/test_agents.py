@@ -91,9 +91,17 @@ def test_each_figure_per_agent(day: Path) -> None:
 
 
 def test_rules_and_critical_rules(day: Path) -> None:
-    rows = _read(day, rules=RoleRules.from_patterns(["+1800555019*"]),
-                 critical_rules={"overtalk"})
+    rules = RoleRules.from_patterns(["+1800555019*"])
+    rows = _read(day, rules=rules, critical_rules={"overtalk"})
     assert rows["+18005550199"].calls == 1 and rows["Unassigned"].calls == 1
+    # Criticals by the severity each alert was raised with: the rule list does not matter.
+    assert rows["Unassigned"].critical_alerts == 0 and rows["Ana Silva"].critical_alerts == 2
+    # Alerts stored before severities were kept are judged by their rule.
+    conn = connect(db_path(day))
+    with conn:
+        conn.execute("UPDATE alerts SET severity = NULL")
+    conn.close()
+    rows = _read(day, rules=rules, critical_rules={"overtalk"})
     assert rows["Unassigned"].critical_alerts == 1
     assert rows["Ana Silva"].critical_alerts == 0
 

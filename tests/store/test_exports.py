@@ -36,6 +36,7 @@ def test_json_follows_the_schema(call) -> None:  # type: ignore[no-untyped-def]
                                    "original_text": None}
     assert data["dtmf"] == [{"digit": "1", "at_s": 12.5}]
     assert data["alerts"][0]["rule"] == "cancellation"
+    assert data["alerts"][0]["severity"] == "critical"  # as raised
     assert data["audit"][0]["action"] == "listen"
     assert len(data["sentiment_samples"]) == 4
     assert data["sentiment"]["customer"] == pytest.approx(-0.7)
@@ -95,7 +96,7 @@ def test_txt(call) -> None:  # type: ignore[no-untyped-def]
     assert "[00:00:03] Customer: I was charged twice" in text
     assert "(-0.60)" in text
     assert "[00:00:12] (keypad 1)" in text
-    assert "[01:02:05] ALERT cancellation" in text
+    assert "[01:02:05] ALERT cancellation (critical): cancel my account" in text
     stamps = [ln[1:9] for ln in text.splitlines() if ln.startswith("[")]
     assert stamps == sorted(stamps) and len(stamps) == 6  # in time order
 

@@ -123,7 +123,7 @@ class CallTile(QFrame):
         why.addWidget(self.risk_why, 1)
         why.addLayout(self.badges)
 
-        self.wave = TileWaveform(seconds=4.0, columns=160)
+        self.wave = TileWaveform(seconds=4.0, columns=100)
         self.wave.setFixedHeight(64)
         self.wave.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
 

@@ -20,6 +20,8 @@ from console.ui.theme import palette
 
 __all__ = ["PeakHistory", "TileWaveform", "WaveformPlot"]
 
+RECENT_COLUMNS = 4  # what "speaking now" is judged over (0.1 s at the tiles' 40 columns/s)
+
 
 class PeakHistory:
     """The last `columns` column peaks of one ring buffer, advanced incrementally."""
@@ -32,6 +34,7 @@ class PeakHistory:
         self.hi = np.zeros(columns, np.float32)
         self.pos = ring.written - ring.written % self.per_column  # column-aligned
         self._buf = np.zeros(columns * self.per_column, np.int16)
+        self._recent = 0.0
 
     def advance(self) -> bool:
         """Take in whole new columns; False when none completed since last time."""
@@ -49,6 +52,9 @@ class PeakHistory:
         self.lo[-k:] = block.min(axis=1) * (1 / 32768.0)
         self.hi[-k:] = block.max(axis=1) * (1 / 32768.0)
         self.pos = start + n
+        # The speaking light reads this every refresh: worked out once per new column.
+        self._recent = float(max(self.hi[-RECENT_COLUMNS:].max(),
+                                 -self.lo[-RECENT_COLUMNS:].min()))
         return True
 
     @classmethod
@@ -63,9 +69,9 @@ class PeakHistory:
         hist.pos -= hist.pos % hist.per_column
         return hist
 
-    def recent_peak(self, columns: int = 4) -> float:
+    def recent_peak(self) -> float:
         """Loudest sample of the newest columns (0..1): the speaking indicator's measure."""
-        return float(max(self.hi[-columns:].max(), -self.lo[-columns:].min()))
+        return self._recent
 
 
 class _FixedCurve(pg.PlotCurveItem):  # type: ignore[misc]
@@ -166,6 +172,9 @@ class TileWaveform(QWidget):
         self._lo = np.zeros(columns, np.float32)
         # (x, y, width, height) per column in widget pixels, laid out as QRectF arrays are.
         self._rects = {role: np.zeros((columns, 4), np.float64) for role in Role}
+        # The arrays are never reallocated: their QRectF views are made once.
+        self._views = [(role, wrapInstance(self._rects[role].ctypes.data, QRectF))
+                       for role in (Role.CUSTOMER, Role.AGENT)]
         self._stale = True  # the bars no longer match the peaks or the size
         self._geometry = (0, 0)
 
@@ -238,8 +247,7 @@ class TileWaveform(QWidget):
         p = QPainter(self)
         p.fillRect(self.rect(), self.background)
         p.setPen(Qt.PenStyle.NoPen)
-        for role in (Role.CUSTOMER, Role.AGENT):
+        for role, view in self._views:
             p.setBrush(self._brushes[role])
-            # The array's memory read as QRectF[columns]: no Python object per bar.
-            p.drawRects(wrapInstance(self._rects[role].ctypes.data, QRectF), self.columns)
+            p.drawRects(view, self.columns)  # the array read in place: no object per bar
         p.end()

@@ -32,10 +32,25 @@ class CommandError(RuntimeError):
 
 def run(coro: Any) -> int:
     try:
-        return int(asyncio.run(coro))
+        return int(asyncio.run(_one_line_errors(coro)))
     except (CommandError, BusError) as exc:
         print(f"coach-console: {exc}", file=sys.stderr)
         return 1
+
+
+async def _one_line_errors(coro: Any) -> Any:
+    """A bus that refuses or drops the connection is told in one line (above); the socket's
+    own reset, noticed by asyncio after the client gave up on it, is not told again."""
+    loop = asyncio.get_running_loop()
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if isinstance(context.get("exception"), ConnectionError) and \
+                "never retrieved" in str(context.get("message", "")):
+            return
+        loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
+    return await coro
 
 
 class _Session:

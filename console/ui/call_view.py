@@ -34,7 +34,7 @@ from console.ui.model import CallInfo, topic_label
 from console.ui.notes_panel import NotesPanel, live_lines
 from console.ui.scorecard_panel import ScorecardPanel
 from console.ui.theme import palette
-from console.ui.waveform import WaveformPlot
+from console.ui.waveform import TileWaveform
 from console.ui.widgets import sentiment_plot
 
 __all__ = ["AUDIO_MISSING", "MODE_HINTS", "CallView", "transcript_placeholder"]
@@ -189,7 +189,7 @@ class CallView(QWidget):
         self.audio_note.setProperty("muted", True)
         self._audio_ok = False
 
-        self.wave = WaveformPlot(seconds=10.0, columns=400, pen_width=2)
+        self.wave = TileWaveform(seconds=10.0, columns=250, opaque=False)
         self.wave.setMinimumHeight(120)
         legend = QHBoxLayout()
         for role, name in ((Role.CUSTOMER, "Customer (top)"), (Role.AGENT, "Agent (bottom)")):

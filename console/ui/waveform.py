@@ -1,5 +1,5 @@
 """Live waveforms drawn from the tracks' ring buffers: peak-downsampled into columns (each a
-vertical min-max stroke), customer above the centre line, agent below.
+vertical min-max bar), the customer on the upper half, the agent on the lower.
 
 Each track keeps a rolling history of column peaks and only reads the samples that arrived
 since the last refresh, so a refresh costs about one column of work per track."""
@@ -7,8 +7,6 @@ since the last refresh, so a refresh costs about one column of work per track.""
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
-import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QPainter
 from PySide6.QtWidgets import QWidget
@@ -18,7 +16,7 @@ from console.audio.ring import RingBuffer
 from console.core.events import Role
 from console.ui.theme import palette
 
-__all__ = ["PeakHistory", "TileWaveform", "WaveformPlot"]
+__all__ = ["PeakHistory", "TileWaveform"]
 
 RECENT_COLUMNS = 4  # what "speaking now" is judged over (0.1 s at the tiles' 40 columns/s)
 
@@ -74,95 +72,27 @@ class PeakHistory:
         return self._recent
 
 
-class _FixedCurve(pg.PlotCurveItem):  # type: ignore[misc]
-    """A curve whose extent is known in advance: skips pyqtgraph's per-update bounds scan."""
-
-    def __init__(self, columns: int, **kwargs: object) -> None:
-        super().__init__(**kwargs)
-        self._rect = QRectF(0, -2.0, columns, 4.0)
-
-    def boundingRect(self) -> QRectF:
-        return self._rect
-
-    def dataBounds(self, ax: int, frac: float = 1.0,
-                   orthoRange: object = None) -> tuple[float, float]:
-        r = self._rect
-        return (r.left(), r.right()) if ax == 0 else (r.top(), r.bottom())
-
-
-class WaveformPlot(pg.PlotWidget):  # type: ignore[misc]
-    def __init__(self, seconds: float = 4.0, columns: int = 160, pen_width: int = 1,
-                 parent: QWidget | None = None) -> None:
-        super().__init__(parent=parent)
-        self.seconds = seconds
-        self.columns = columns
-        self.gain = 3.0  # speech sits well below full scale; make it visible
-        item = self.getPlotItem()
-        item.hideAxis("left")
-        item.hideAxis("bottom")
-        item.setMenuEnabled(False)
-        item.hideButtons()
-        item.setMouseEnabled(False, False)
-        item.disableAutoRange()
-        item.setXRange(0, columns, padding=0)
-        item.setYRange(-2.05, 2.05, padding=0)
-        self.setContentsMargins(0, 0, 0, 0)
-        item.layout.setContentsMargins(0, 0, 0, 0)
-        pal = palette()
-        self.setBackground(None)  # take the colour of the tile or panel behind it
-        self.setStyleSheet("background: transparent;")
-        self._x = np.repeat(np.arange(columns, dtype=np.float32) + 0.5, 2)
-        self._y = {role: np.zeros(columns * 2, np.float32) for role in Role}
-        self._offset = {Role.CUSTOMER: 1.0, Role.AGENT: -1.0}
-        self._curves: dict[Role, _FixedCurve] = {}
-        for role in Role:
-            curve = _FixedCurve(columns, pen=pg.mkPen(pal.role(role), width=pen_width),
-                                connect="pairs", skipFiniteCheck=True)
-            curve.setData(self._x, self._y[role] + self._offset[role], connect="pairs")
-            item.addItem(curve)
-            self._curves[role] = curve
-        self._history: dict[Role, PeakHistory | None] = dict.fromkeys(Role)
-
-    def update_from(self, rings: dict[Role, RingBuffer | None]) -> None:
-        for role, curve in self._curves.items():
-            ring = rings.get(role)
-            hist = self._history[role]
-            if ring is None:
-                if hist is not None:  # the track went away: flatten it once
-                    self._history[role] = None
-                    self._draw(role, curve, np.zeros(self.columns, np.float32),
-                               np.zeros(self.columns, np.float32))
-                continue
-            hist = self._history[role] = PeakHistory.following(ring, self.seconds,
-                                                               self.columns, hist)
-            if hist.advance():
-                self._draw(role, curve, hist.lo, hist.hi)
-
-    def _draw(self, role: Role, curve: _FixedCurve, lo: npt.NDArray[np.float32],
-              hi: npt.NDArray[np.float32]) -> None:
-        y = self._y[role]
-        y[0::2] = np.clip(lo * self.gain, -0.95, 0.0)
-        y[1::2] = np.maximum(np.clip(hi * self.gain, 0.0, 0.95), y[0::2] + 0.02)
-        curve.setData(self._x, y + self._offset[role], connect="pairs", skipFiniteCheck=True)
-
 class TileWaveform(QWidget):
-    """The compact waveform of a wall tile. Same peaks as WaveformPlot, painted straight onto
-    a plain widget (no graphics scene per tile, which is what many tiles on screen cost most):
-    each column is a filled bar in a NumPy array of rectangles that QPainter reads in place
-    (filling rectangles is far cheaper than stroking lines), and the widget paints its own
-    background, so a refresh repaints this strip and nothing under it. Its background and
-    colours follow the tile's selection and the theme (`set_selected`, a style change)."""
+    """A live waveform: a wall tile's, and larger, the call view's. Painted straight onto a
+    plain widget (no graphics scene, which is what many tiles on screen cost most): each
+    column is a filled bar in a NumPy array of rectangles that QPainter reads in place
+    (filling rectangles is far cheaper than stroking lines). On the wall it paints its own
+    background, so a refresh repaints this strip and nothing under it; that background and
+    the colours follow the tile's selection and the theme (`set_selected`, a style change)."""
 
     BAR_PX = 2.0
 
-    def __init__(self, seconds: float = 4.0, columns: int = 160,
+    def __init__(self, seconds: float = 4.0, columns: int = 160, opaque: bool = True,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.seconds = seconds
         self.columns = columns
         self.gain = 3.0
         self.selected = False
-        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        # Opaque on the wall (many of them, each repainted 30 times a second); the call
+        # view's single one lets its panel show through instead.
+        self.opaque = opaque
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, opaque)
         self.background = QColor()
         self._brushes: dict[Role, QBrush] = {}
         self.restyle()
@@ -245,7 +175,8 @@ class TileWaveform(QWidget):
         if self._stale or (w, h) != self._geometry:
             self._layout(w, h)
         p = QPainter(self)
-        p.fillRect(self.rect(), self.background)
+        if self.opaque:
+            p.fillRect(self.rect(), self.background)
         p.setPen(Qt.PenStyle.NoPen)
         for role, view in self._views:
             p.setBrush(self._brushes[role])

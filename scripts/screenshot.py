@@ -69,12 +69,15 @@ def main() -> int:
             console.audio.request(call, "whisper")
 
     def shoot() -> None:
+        w.grab().save(str(out / f"wall{suffix}.png"))
+        w.view.grab().save(str(out / f"call-view{suffix}.png"))
         if args.shift:
             w.wall_bar.sort_buttons["risk"].click()
             QTimer.singleShot(600, shift_wall)
             return
-        w.grab().save(str(out / f"wall{suffix}.png"))
-        w.view.grab().save(str(out / f"call-view{suffix}.png"))
+        connect_tab()
+
+    def connect_tab() -> None:
         w.tabs.setCurrentWidget(w.connection)
         QTimer.singleShot(300, finish)
 
@@ -100,7 +103,7 @@ def main() -> int:
     def shift_scorecard() -> None:
         w.grab().save(str(out / f"history-scorecard{suffix}.png"))
         w.history.scorecard.grab().save(str(out / f"scorecard{suffix}.png"))
-        finish()
+        connect_tab()
 
     def finish() -> None:
         w.grab().save(str(out / f"connect{suffix}.png"))

@@ -562,6 +562,12 @@ class ScorecardService:
     def _score(self, call_id: str, call: _Call, *, final: bool) -> None:
         if not call.lines or self._matcher is None:
             return  # nothing said (the model loads with the first line)
+        wanted = {i.speaker for i in self.checklist.items}
+        said = {line.speaker for line in call.lines.values()}
+        if "any" not in wanted and not wanted & said:
+            # No line of the speaker the items are about (one mixed track carries everyone
+            # as the customer): a card of misses would blame the agent for the stream.
+            return
         try:
             items = self._matcher.fill(list(call.lines.values()), call.judged)
         except Exception:  # one call's trouble never stops the thread

@@ -245,8 +245,10 @@ class AgentsView(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setAlternatingRowColors(False)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(False)  # a stretched last column reads as a gap
+        # The columns share the width (a wall-mounted screen reads them from afar); one
+        # stretched last column would read as a gap.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(False)
         header.setMinimumSectionSize(90)
         self.table.doubleClicked.connect(lambda _index: self.jump())
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_button())

@@ -144,6 +144,25 @@ def test_scorecard_items_from_a_peer_are_range_checked() -> None:
     assert out[1].at_s is None and out[1].speaker is None and out[1].similarity is None
 
 
+def test_scorecard_service_leaves_a_call_without_the_agents_voice_unscored() -> None:
+    """One mixed track carries everyone as the customer: no card of misses for the agent."""
+    got: list[CallScorecard] = []
+    svc = ScorecardService(checklist_from_settings(""), got.append, settle_s=0.1).start()
+    try:
+        for call_id, role in (("mixed", Role.CUSTOMER), ("split", Role.AGENT)):
+            svc.on_event(CallStarted(call_id, Provider.VONAGE, None, None, time.time()))
+            svc.on_event(TranscriptSegment(call_id, "a", role, 0.5, 2.0,
+                                           "Thanks for calling Acme, Sam speaking.", True))
+            svc.on_event(CallEnded(call_id, time.time(), "ended"))
+        deadline = time.monotonic() + 60
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the mixed call was due at the same moment
+        assert [e.call_id for e in got] == ["split"]
+    finally:
+        svc.close()
+
+
 def test_scorecard_service_scores_at_call_end_and_live_for_focus() -> None:
     got: list[CallScorecard] = []
     arrived = threading.Event()

@@ -78,9 +78,13 @@ MAX_FRAME_BYTES = 32 * 1024 * 1024
 CHUNK = 5000  # events per transaction: a long backlog commits in steps, each one progress
 
 _LIFECYCLE = (CallStarted, StreamOpened, TrackOpened, StreamClosed, CallEnded)
-_LOW_VALUE = (SentimentSample, ConversationUpdate, StreamProblem)
-_STORED = frozenset((*_LIFECYCLE, *_LOW_VALUE, DtmfReceived, TranscriptSegment,
-                     SupervisorAction, AlertRaised, CallTopic, CallScorecard))
+# Dropped first when the queue fills. Not ConversationUpdate: one comes per final line, and
+# a call's last one (often after its end, as the last lines' text comes in) holds its
+# whole-call figures.
+_LOW_VALUE = (SentimentSample, StreamProblem)
+_STORED = frozenset((*_LIFECYCLE, *_LOW_VALUE, ConversationUpdate, DtmfReceived,
+                     TranscriptSegment, SupervisorAction, AlertRaised, CallTopic,
+                     CallScorecard))
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 # SQLite result codes that say the storage is failing, not the event (FULL, IOERR, READONLY,
 # BUSY, LOCKED, CANTOPEN, PERM, NOMEM, PROTOCOL, CORRUPT, NOTADB): keep the events, retry.

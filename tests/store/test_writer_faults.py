@@ -17,6 +17,7 @@ import pytest
 from console.core.events import (
     CallEnded,
     CallStarted,
+    ConversationUpdate,
     MediaFormat,
     Provider,
     Role,
@@ -267,13 +268,15 @@ def test_queue_bounds_drop_audio_and_low_value_events_first(tmp_path: Path) -> N
             w.frames(key, [k + 1], [k * 20], k * 20, [160], FRAME)
         for i in range(20):  # low value: kept while fewer than 10 wait
             w.on_event(SentimentSample("q", Role.CUSTOMER, i, 0.0))
+        # The call's figures are not low value (the last of them are its whole-call ones).
+        w.on_event(ConversationUpdate("q", 5.0, 4.0, 0.556, 1.0, 0, 0.0))
         _say(w, "q", 100)  # kept while fewer than 100 wait
         for i in range(15):  # openings: kept while fewer than 110 wait
             w.on_event(TrackOpened("q", "q-s", f"q-s/t{i}", TrackName.INBOUND,
                                    Role.CUSTOMER, 8000, T0))
         health = w.health
         assert health.dropped_frames == 5
-        assert health.dropped_events == 11 + 10 + 5
+        assert health.dropped_events == 11 + 11 + 5
         assert health.backlog == 110
         assert health.state == "degraded"
         assert "store queue full" in health.reason and "recording queue full" in health.reason
@@ -283,7 +286,8 @@ def test_queue_bounds_drop_audio_and_low_value_events_first(tmp_path: Path) -> N
     assert w.flush(15)
     conn = _db(tmp_path)
     assert conn.execute("SELECT COUNT(*) FROM sentiment").fetchone()[0] == 9
-    assert conn.execute("SELECT COUNT(*) FROM segments").fetchone()[0] == 90
+    assert [tuple(r) for r in conn.execute("SELECT customer_talk_s FROM metrics")] == [(5.0,)]
+    assert conn.execute("SELECT COUNT(*) FROM segments").fetchone()[0] == 89
     assert conn.execute("SELECT COUNT(*) FROM tracks").fetchone()[0] == 10
     w.frames(key, [99], [99 * 20], 0, [160], FRAME)  # audio is taken again
     assert w.flush()

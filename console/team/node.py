@@ -288,7 +288,10 @@ class TeamNode:
             data = orjson.dumps(info)
             with contextlib.suppress(Exception):
                 await self.nc.publish(self.subjects.heartbeat(self.name), data)
-                if beats % 5 == 0:  # for `calls --bus`, which has no time to wait for beats
+                # For `calls --bus` and the other commands, which have no time to wait for
+                # beats: every 2 s, well inside the 10 s after which they count a node gone
+                # (every 5 s left a busy node's calls shown interrupted now and then).
+                if beats % 2 == 0:
                     await asyncio.wait_for(self.kv_nodes.put(self.name, data), 2.0)
             beats += 1
             await asyncio.sleep(HEARTBEAT_S)

@@ -135,16 +135,13 @@ class MainWindow(QMainWindow):
         self._panes_follow = True
         self.live.splitterMoved.connect(lambda *_: setattr(self, "_panes_follow", False))
         self.live.setSizes(live_pane_sizes(1460))
-        self.history = HistoryPanel(str(getattr(bridge.engine, "data_dir",
-                                                settings.data_path())))
+        self.history = HistoryPanel(self.data_dir())
         self.history.audit.connect(self._audit)
         self.connection = ConnectionPanel()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.live, "Live calls")
         # Agents (console/ui/agents_view.py): today per agent; reads the same store as History.
-        self.agents = AgentsView(lambda: str(getattr(self.bridge.engine, "data_dir",
-                                                     self.settings.data_path())),
-                                 lambda: self.model, lambda: self.settings)
+        self.agents = AgentsView(self.data_dir, lambda: self.model, lambda: self.settings)
         self.agents.jumpRequested.connect(self._jump_to_call)
         self.tabs.addTab(self.agents, "Agents")
         self.tabs.addTab(self.history, "History")
@@ -601,9 +598,13 @@ class MainWindow(QMainWindow):
         bridge.events.connect(self.on_events)
         self.wall.bridge = bridge
         self.view.bridge = bridge
-        self.history.data_dir = str(getattr(bridge.engine, "data_dir", settings.data_path()))
+        self.history.data_dir = self.data_dir()
         self.set_endpoint()
         self.stack.setCurrentWidget(self.empty)
+
+    def data_dir(self) -> str:
+        """Where the store is: the engine's (in a team, its copy of the team's store)."""
+        return str(getattr(self.bridge.engine, "data_dir", self.settings.data_path()))
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)

@@ -273,14 +273,14 @@ class AlertFeed(QFrame):
         self.lift_button = QPushButton("Lift snooze")
         self.lift_button.setToolTip("Alerts of this rule notify again (U)")
         self.lift_button.clicked.connect(self.lift)
-        # Two rows: the feed stays narrow beside the wall (a single row of five buttons
-        # would make it the widest pane on the screen).
+        # Rows of two: the feed stays narrow beside the wall (a single row of five buttons
+        # would make it the widest pane on the screen, and the window too wide for a laptop).
         buttons = QGridLayout()
         buttons.setSpacing(4)
         for i, b in enumerate((self.go_button, self.ack_button, self.snooze_button,
                                self.team_button, self.lift_button)):
             b.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-            buttons.addWidget(b, i // 3, i % 3)
+            buttons.addWidget(b, i // 2, i % 2)
 
         column = QVBoxLayout(self)
         column.setContentsMargins(10, 8, 10, 8)

@@ -87,6 +87,9 @@ class CallView(QWidget):
         self.title.setProperty("heading", True)
         self.details = QLabel("")
         self.details.setProperty("muted", True)
+        # Wraps: a long line (topic, codec, talk figures) must not widen the window past
+        # the screen (a top-level window grows to its contents' minimum width).
+        self.details.setWordWrap(True)
         self.duration = QLabel("")
         self.duration.setStyleSheet("font-family: monospace; font-size: 14pt;")
         head = QHBoxLayout()

@@ -73,7 +73,7 @@ class WallBar(QWidget):
         self.search.setToolTip("Number, name, agent or words said (Ctrl+F); the wall "
                                "filters as you type")
         self.search.setClearButtonEnabled(True)
-        self.search.setMinimumWidth(220)
+        self.search.setMinimumWidth(100)
         self.search.textChanged.connect(lambda text: self._set(search=text))
 
         self.count = QLabel("")

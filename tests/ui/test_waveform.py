@@ -79,3 +79,14 @@ def test_live_panes_give_the_room_to_the_wall() -> None:
     wall, view, feed = live_pane_sizes(3840)
     assert wall // TILE_WIDTH >= 6  # six columns of tiles: 36 calls in six rows
     assert live_pane_sizes(3840)[1:] == live_pane_sizes(5120)[1:]  # more room: to the wall
+
+
+def test_the_window_fits_a_laptop_screen_whatever_the_call_view_says(console) -> None:  # type: ignore[no-untyped-def]
+    """A top-level window grows to its contents' minimum width: a long line in the call
+    view (topic, codec, talk figures) must wrap, not push the window past the screen."""
+    w = console.window
+    w.view.details.setText("  ·  ".join(
+        ["Billing (80% sure)", "to +18005550100", "Vonage", "L16/16k", "1 stream",
+         "node east-1", "started 09:45:48",
+         "customer talks 50 %, longest silence 1 s, overtalk 0×", "interrupted"] * 2))
+    assert w.minimumSizeHint().width() <= 1440

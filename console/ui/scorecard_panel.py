@@ -105,6 +105,8 @@ class ScorecardPanel(QFrame):
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        # Its preferred height is its rows' (bounded in _render), not a scroll area's default.
+        self.table.setSizeAdjustPolicy(QTableWidget.SizeAdjustPolicy.AdjustToContents)
         self.table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
         # One line a row, the evidence elided (its tooltip has it whole): the panel shares
         # the call view's column with the transcript.
@@ -300,7 +302,13 @@ class ScorecardPanel(QFrame):
             self.table.setCellWidget(row, 3, self._review_buttons(item, card.final))
         height = self.table.horizontalHeader().height() + 4 + sum(
             self.table.rowHeight(r) for r in range(self.table.rowCount()))
-        self.table.setFixedHeight(min(height, 320))
+        # As tall as its rows (up to 320 px) where there is room, but it may shrink to two
+        # rows and scroll: a fixed height made the window taller than a 1080p screen.
+        two_rows = self.table.horizontalHeader().height() + 4 + sum(
+            self.table.rowHeight(r) for r in range(min(2, self.table.rowCount())))
+        self.table.setMinimumHeight(min(height, two_rows))
+        self.table.setMaximumHeight(min(height, 320))
+        self.table.updateGeometry()
 
     def _evidence(self, item: ItemResult) -> QTableWidgetItem:
         if item.text is None:

@@ -344,3 +344,29 @@ def test_no_auth_warning_when_a_token_is_required(console) -> None:  # type: ign
     w = console.window
     assert not console.settings.no_auth
     assert not w.auth_banner.isVisible() and w.auth_banner.text() == ""
+
+
+def test_the_window_fits_a_laptop_screen_whatever_the_call_view_says(console) -> None:  # type: ignore[no-untyped-def]
+    """A top-level window grows to its contents' minimum width: a long line in the call
+    view (topic, codec, talk figures) must wrap, not push the window past the screen."""
+    w = console.window
+    w.view.details.setText("  ·  ".join(
+        ["Billing (80% sure)", "to +18005550100", "Vonage", "L16/16k", "1 stream",
+         "node east-1", "started 09:45:48",
+         "customer talks 50 %, longest silence 1 s, overtalk 0×", "interrupted"] * 2))
+    assert w.minimumSizeHint().width() <= 1440
+
+
+def test_a_scorecard_does_not_make_the_window_taller_than_the_screen(console) -> None:  # type: ignore[no-untyped-def]
+    from console.analysis.scorecard import ItemResult
+    from console.core.events import CallScorecard
+
+    w = console.window
+    items = [ItemResult(f"item_{k}", f"Item {k}", 1.0, False, k % 2 == 0, 0.5, "s1", "agent",
+                        1.0, "words") for k in range(8)]
+    panel = w.view.scorecard
+    panel.follow("call-1", "+14155550100")
+    panel.on_events([CallScorecard("call-1", "default", tuple(i.to_wire() for i in items))])
+    assert panel.isVisibleTo(w) and panel.table.rowCount() == 8
+    assert w.minimumSizeHint().height() <= 1000  # a 1080p screen, less the desktop's bars
+    assert panel.table.sizeHint().height() > panel.table.minimumHeight()  # room: all rows
